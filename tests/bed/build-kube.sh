@@ -38,7 +38,8 @@ log "fetching the kubernetes source package"
 apt-get source --download-only kubernetes >/dev/null 2>&1 || die "apt-get source kubernetes failed"
 dpkg-source --no-check -x kubernetes_*.dsc src >/dev/null
 cd src
-ver=$(sed -n 's/^kubernetes (\([0-9.]*\).*/\1/p' debian/changelog | head -1)
+# Debian versions such as 1.20.5+really1.20.2 carry the real upstream version after "really".
+ver=$(sed -n '1s/^kubernetes (\([^)]*\)).*/\1/p' debian/changelog | sed 's/.*really//; s/-[^-]*$//')
 [ "$ver" = "$KUBE_VERSION" ] || log "warning: source package is v$ver, cache keyed as v$KUBE_VERSION"
 
 # reflect2 1.0.1 crashes at random under Go >= 1.18 (runtime.mapiterinit faults); use Debian's 1.0.2.
