@@ -118,7 +118,11 @@ typedef enum vcp_name_mapping {
 enum {
   VCP_RES_NAMESPACED = 1u << 0,      /* the resource is namespaced */
   VCP_RES_STATUS = 1u << 1,          /* it has a status subresource (back-sync writes go there) */
-  VCP_RES_KEEP_ON_DELETE = 1u << 2   /* do not delete the target when the source disappears */
+  VCP_RES_KEEP_ON_DELETE = 1u << 2, /* do not delete the target when the source disappears */
+  /* A target whose vcluster.loft.sh/object-uid differs from the source's uid belongs to an earlier
+     object of the same name (deleted and re-created while the syncer was down): delete it, so the next
+     pass re-creates it. vcluster does this for pods, not for services, claims or volumes. */
+  VCP_RES_RECREATE_ON_UID = 1u << 3
 };
 
 /* One resource a plugin declares. OWNERSHIP: static plugin memory. */

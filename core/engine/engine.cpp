@@ -1,0 +1,732 @@
+#include "engine/engine.hpp"
+
+#include <ctime>
+#include <utility>
+
+#include "engine/host_api.hpp"
+#include "engine/slots.hpp"
+#include "json/json.hpp"
+#include "naming/naming.hpp"
+#include "plugin/buffer.hpp"
+#include "util/log.hpp"
+
+namespace vc::engine {
+
+using informer::ObjectPtr;
+
+void Metrics::observe_latency(double seconds) {
+  size_t i = 0;
+  while (i < latency_buckets_le.size() && seconds > latency_buckets_le[i]) i++;
+  latency_counts[i]++;
+  latency_sum += seconds;
+  latency_count++;
+}
+
+namespace {
+
+std::string work_key(size_t p, size_t r, const std::string& ns, const std::string& name) {
+  std::string k = std::to_string(p);
+  k += '|';
+  k += std::to_string(r);
+  k += '|';
+  k += informer::make_key(ns, name);
+  return k;
+}
+
+bool parse_work_key(const std::string& key, size_t* p, size_t* r, std::string* ns, std::string* name) {
+  size_t a = key.find('|');
+  if (a == std::string::npos) return false;
+  size_t b = key.find('|', a + 1);
+  if (b == std::string::npos) return false;
+  *p = std::stoul(key.substr(0, a));
+  *r = std::stoul(key.substr(a + 1, b - a - 1));
+  std::string rest = key.substr(b + 1);
+  size_t s = rest.find('/');
+  if (s == std::string::npos) {
+    ns->clear();
+    *name = rest;
+  } else {
+    *ns = rest.substr(0, s);
+    *name = rest.substr(s + 1);
+  }
+  return true;
+}
+
+std::string rfc3339_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+const char* side_name(vcp_side s) { return s == VCP_SIDE_HOST ? "host" : "virtual"; }
+
+// Compares two objects as Kubernetes sees them: key order does not matter, and list items carry no
+// kind/apiVersion while single objects do, so those two top-level fields are left out.
+bool same_object(const json::Value& a, const json::Value& b) {
+  if (!a.is_object() || !b.is_object()) return a == b;
+  const auto& am = a.members();
+  const auto& bm = b.members();
+  size_t na = 0, nb = 0;
+  for (auto& [k, v] : am) {
+    if (k == "kind" || k == "apiVersion") continue;
+    na++;
+    const json::Value* o = b.find(k);
+    if (!o || !(*o == v)) return false;
+  }
+  for (auto& [k, v] : bm)
+    if (k != "kind" && k != "apiVersion") nb++;
+  return na == nb;
+}
+
+// Same as same_object, also leaving out `status` (for deciding between an object and a status write).
+bool same_without_status(const json::Value& a, const json::Value& b) {
+  json::Value x = a, y = b;
+  x.erase("status");
+  y.erase("status");
+  return same_object(x, y);
+}
+
+}  // namespace
+
+struct Engine::Reconcile {
+  std::string key;
+  size_t p = 0, r = 0;
+  std::string ns, name;
+  std::string tns, tname;
+  ObjectPtr src, tgt;
+  std::chrono::steady_clock::time_point started;
+};
+
+Engine::Engine(uv_loop_t* loop, kube::Client* virtual_client, kube::Client* host_client, Settings settings,
+               const config::Values* values)
+    : loop_(loop), virtual_(virtual_client), host_(host_client), settings_(std::move(settings)),
+      values_(values), alive_(std::make_shared<bool>(true)) {}
+
+Engine::~Engine() {
+  *alive_ = false;
+  for (auto& ps : plugins_)
+    if (ps->initialized) ps->inst->call_shutdown();
+}
+
+void Engine::add_plugin(plugin::LoadedPlugin loaded) {
+  auto ps = std::make_unique<PluginSlot>();
+  ps->index = plugins_.size();
+  ps->ctx.engine = this;
+  ps->ctx.plugin = ps->index;
+  ps->name = loaded.name;
+  for (auto& k : loaded.config_keys) ps->config_paths.push_back(k.path);
+  ps->info.struct_size = sizeof ps->info;
+  ps->info.vcluster_name = plugin::as_vcp_str(settings_.vcluster_name);
+  ps->info.host_namespace = plugin::as_vcp_str(settings_.host_namespace);
+  ps->info.cluster_domain = plugin::as_vcp_str(settings_.cluster_domain);
+  for (auto& r : loaded.resources) {
+    ResourceSlot rs;
+    rs.res = r;
+    rs.gvr = kube::GVR{r.group, r.version, r.resource, r.namespaced, r.kind};
+    ps->resources.push_back(std::move(rs));
+  }
+  ps->inst = std::make_unique<plugin::Instance>(std::move(loaded));
+  plugins_.push_back(std::move(ps));
+}
+
+informer::Informer* Engine::informer_for(vcp_side side, const plugin::Resource& r, const std::string& ns,
+                                         const std::string& selector) {
+  std::string id = std::string(side_name(side)) + "|" + r.gvr() + "|" + ns + "|" + selector;
+  auto& slot = informers_[id];
+  if (!slot) {
+    informer::Options o;
+    o.namespace_ = ns;
+    o.label_selector = selector;
+    slot = std::make_unique<informer::Informer>(loop_, client(side),
+                                                kube::GVR{r.group, r.version, r.resource, r.namespaced, r.kind}, o);
+  }
+  return slot.get();
+}
+
+Error Engine::start() {
+  if (started_) return {};
+  started_ = true;
+  queue::WorkQueue::Options qo;
+  qo.backoff_cap = settings_.backoff_cap;
+  qo.qps = settings_.write_qps;
+  queue_ = std::make_unique<queue::UvWorkQueue>(
+      loop_, qo, [this](const std::string& key) { process(key); }, settings_.max_in_flight);
+
+  // Informers first (plugins register indexes on them during on_init), then on_init, then start them.
+  for (auto& ps : plugins_) {
+    for (size_t r = 0; r < ps->resources.size(); r++) {
+      auto& rs = ps->resources[r];
+      const auto& res = rs.res;
+      std::string host_ns = res.namespaced ? settings_.host_namespace : "";
+      switch (res.role) {
+        case VCP_ROLE_TO_HOST: {
+          rs.source_side = VCP_SIDE_VIRTUAL;
+          rs.target_side = VCP_SIDE_HOST;
+          rs.source = informer_for(VCP_SIDE_VIRTUAL, res, "", res.label_selector);
+          // Only objects carrying our managed-by label can be ours: the server filters the rest out.
+          std::string marker = res.mapping == VCP_NAME_CLUSTER
+                                   ? naming::cluster_marker(settings_.host_namespace, settings_.vcluster_name)
+                                   : settings_.vcluster_name;
+          std::string sel = "vcluster.loft.sh/managed-by=" + marker;
+          if (res.mapping == VCP_NAME_SAME) sel = res.label_selector;
+          rs.target = informer_for(VCP_SIDE_HOST, res, host_ns, sel);
+          break;
+        }
+        case VCP_ROLE_TO_VIRTUAL:
+          rs.source_side = VCP_SIDE_HOST;
+          rs.target_side = VCP_SIDE_VIRTUAL;
+          rs.source = informer_for(VCP_SIDE_HOST, res, host_ns, res.label_selector);
+          rs.target = informer_for(VCP_SIDE_VIRTUAL, res, "", "");
+          break;
+        case VCP_ROLE_WATCH_VIRTUAL:
+          rs.source_side = rs.target_side = VCP_SIDE_VIRTUAL;
+          rs.source = informer_for(VCP_SIDE_VIRTUAL, res, "", res.label_selector);
+          break;
+        case VCP_ROLE_WATCH_HOST:
+          rs.source_side = rs.target_side = VCP_SIDE_HOST;
+          rs.source = informer_for(VCP_SIDE_HOST, res, host_ns, res.label_selector);
+          break;
+      }
+    }
+  }
+  for (auto& ps : plugins_) {
+    ps->in_init = true;
+    vcp_status st = ps->inst->call_init(host_api_table(), &ps->ctx);
+    ps->in_init = false;
+    if (st != VCP_OK) {
+      log().error("plugin {} failed to start: {}; its resources will not sync", ps->name,
+                  ps->inst->quarantined() ? ps->inst->quarantine_reason() : ps->call_error);
+      continue;
+    }
+    ps->initialized = true;
+    for (size_t r = 0; r < ps->resources.size(); r++) wire_events(ps->index, r);
+  }
+  pending_sync_ = informers_.size();
+  for (auto& [id, inf] : informers_) {
+    inf->on_synced([this] {
+      if (--pending_sync_ == 0) on_all_synced();
+    });
+    inf->on_error([id = id](const Error& e) { log().warn("informer {}: {}", id, e.message); });
+    inf->start();
+  }
+  if (informers_.empty()) on_all_synced();
+  return {};
+}
+
+void Engine::on_all_synced() {
+  ready_ = true;
+  size_t keys = queue_->len();
+  log().info("all {} caches synced; reconciling {} keys", informers_.size(), keys);
+  queue_->start();
+  if (on_ready) on_ready();
+}
+
+void Engine::wire_events(size_t p, size_t r) {
+  auto& rs = plugins_[p]->resources[r];
+  auto add = [this, p, r](informer::Informer* inf, vcp_side side) {
+    if (!inf) return;
+    informer::Handlers h;
+    h.on_add = [this, p, r, side](const ObjectPtr& o) { route(p, r, side, VCP_EVENT_ADDED, o, nullptr); };
+    h.on_update = [this, p, r, side](const ObjectPtr& old, const ObjectPtr& o) {
+      route(p, r, side, VCP_EVENT_MODIFIED, o, old);
+    };
+    h.on_delete = [this, p, r, side](const ObjectPtr& o) { route(p, r, side, VCP_EVENT_DELETED, o, nullptr); };
+    inf->add_handlers(std::move(h));
+  };
+  add(rs.source, rs.source_side);
+  if (rs.target && rs.target != rs.source) add(rs.target, rs.target_side);
+}
+
+void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const ObjectPtr& obj,
+                   const ObjectPtr& old) {
+  if (stopping_) return;
+  metrics_.informer_events++;
+  auto& ps = *plugins_[p];
+  if (ps.inst->quarantined()) return;
+  auto& rs = ps.resources[r];
+  // Wake whoever waits for this object (a pod waiting for its ConfigMap).
+  if (type != VCP_EVENT_DELETED) {
+    std::string wk = std::string(side_name(side)) + "|" + std::to_string(p) + "|" + std::to_string(r) + "|" +
+                     obj->key();
+    auto it = waiters_.find(wk);
+    if (it != waiters_.end()) {
+      for (auto& k : it->second) queue_->add(k);
+      waiters_.erase(it);
+    }
+  }
+  if (rs.res.owned()) {
+    if (side == rs.source_side) {
+      enqueue(p, r, obj->namespace_, obj->name, 0);
+    } else {
+      std::string sns, sname;
+      if (owned_target(rs, *obj) && source_key_of_target(rs, *obj, &sns, &sname)) enqueue(p, r, sns, sname, 0);
+    }
+  }
+  if (ps.initialized) {
+    vcp_event ev{};
+    ev.struct_size = sizeof ev;
+    ev.resource = static_cast<uint32_t>(r);
+    ev.side = side;
+    ev.type = type;
+    ev.object = plugin::as_vcp_str(obj->json);
+    if (old) ev.old_object = plugin::as_vcp_str(old->json);
+    ps.inst->call_watch_event(ev);
+    ps.pins.clear();
+    quarantine_check(p);
+  }
+}
+
+void Engine::enqueue(size_t p, size_t r, const std::string& ns, const std::string& name, uint64_t delay_ms) {
+  std::string key = work_key(p, r, ns, name);
+  first_seen_.try_emplace(key, std::chrono::steady_clock::now());
+  if (delay_ms == 0) {
+    queue_->add(key);
+  } else {
+    queue_->add_after(key, std::chrono::milliseconds(delay_ms));
+  }
+}
+
+size_t Engine::queue_depth() const { return queue_ ? queue_->len() : 0; }
+
+std::string Engine::target_name(const ResourceSlot& rs, const std::string& ns, const std::string& name) const {
+  if (rs.res.role != VCP_ROLE_TO_HOST) return name;
+  switch (rs.res.mapping) {
+    case VCP_NAME_NAMESPACED: return naming::physical_name(name, ns, settings_.vcluster_name);
+    case VCP_NAME_CLUSTER:
+      return naming::physical_name_cluster_scoped(name, settings_.host_namespace, settings_.vcluster_name);
+    default: return name;
+  }
+}
+
+bool Engine::owned_target(const ResourceSlot& rs, const informer::Object& target) const {
+  if (rs.res.role != VCP_ROLE_TO_HOST || rs.res.mapping == VCP_NAME_SAME) return true;
+  // vcluster's IsManaged: the managed-by label matches AND the name is the translation of the
+  // object-name/object-namespace annotations. Anything else in the host namespace is not ours.
+  auto v = json::parse(target.json);
+  if (!v) return false;
+  const json::Value* labels = v->at({"metadata", "labels"});
+  const json::Value* ann = v->at({"metadata", "annotations"});
+  if (!labels || !ann) return false;
+  const json::Value* mb = labels->find("vcluster.loft.sh/managed-by");
+  const json::Value* on = ann->find("vcluster.loft.sh/object-name");
+  if (!mb || !on || on->as_string().empty()) return false;
+  if (rs.res.mapping == VCP_NAME_CLUSTER) {
+    return mb->as_string() == naming::cluster_marker(settings_.host_namespace, settings_.vcluster_name) &&
+           target.name == naming::physical_name_cluster_scoped(on->as_string(), settings_.host_namespace,
+                                                                settings_.vcluster_name);
+  }
+  const json::Value* ons = ann->find("vcluster.loft.sh/object-namespace");
+  if (mb->as_string() != settings_.vcluster_name || target.namespace_ != settings_.host_namespace) return false;
+  return target.name ==
+         naming::physical_name(on->as_string(), ons ? ons->as_string() : std::string(), settings_.vcluster_name);
+}
+
+bool Engine::source_key_of_target(const ResourceSlot& rs, const informer::Object& target, std::string* ns,
+                                  std::string* name) const {
+  if (rs.res.role != VCP_ROLE_TO_HOST || rs.res.mapping == VCP_NAME_SAME) {
+    *ns = target.namespace_;
+    *name = target.name;
+    return true;
+  }
+  auto v = json::parse(target.json);
+  if (!v) return false;
+  const json::Value* ann = v->at({"metadata", "annotations"});
+  if (!ann) return false;
+  const json::Value* on = ann->find("vcluster.loft.sh/object-name");
+  const json::Value* ons = ann->find("vcluster.loft.sh/object-namespace");
+  if (!on) return false;
+  *name = on->as_string();
+  *ns = rs.res.mapping == VCP_NAME_CLUSTER || !ons ? std::string() : ons->as_string();
+  return !name->empty();
+}
+
+void Engine::process(const std::string& key) {
+  auto* rc = new Reconcile;
+  rc->key = key;
+  rc->started = std::chrono::steady_clock::now();
+  if (!parse_work_key(key, &rc->p, &rc->r, &rc->ns, &rc->name) || rc->p >= plugins_.size() ||
+      rc->r >= plugins_[rc->p]->resources.size()) {
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  metrics_.reconciles++;
+  auto& ps = *plugins_[rc->p];
+  if (ps.inst->quarantined() || !ps.initialized) {
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  auto& rs = ps.resources[rc->r];
+  if (!rs.res.owned()) {
+    // A key of a watched resource: nothing to reconcile (plugins enqueue their own resources).
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  rc->src = rs.source->get(rc->ns, rc->name);
+  rc->tname = target_name(rs, rc->ns, rc->name);
+  rc->tns = !rs.res.namespaced ? "" : rs.res.role == VCP_ROLE_TO_HOST ? settings_.host_namespace : rc->ns;
+  rc->tgt = rs.target->get(rc->tns, rc->tname);
+  if (rc->tgt && !owned_target(rs, *rc->tgt)) {
+    // Never modify or delete a host object the syncer does not own, even when its name collides.
+    if (rc->src) {
+      metrics_.refusals++;
+      std::string msg = "cannot sync " + rs.res.kind + " " + informer::make_key(rc->ns, rc->name) + ": host " +
+                        rs.res.kind + " " + informer::make_key(rc->tns, rc->tname) +
+                        " exists and is not managed by vcluster " + settings_.vcluster_name +
+                        "; rename the virtual object or remove the host one";
+      log().warn("{}", msg);
+      emit_event(rs.source_side, rs, rc->ns, rc->name, "Warning", "SyncError", msg);
+    }
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  if (!rc->src) {
+    if (!rc->tgt || rs.res.keep_on_delete) {
+      finish(rc, queue::Result::ok());
+      return;
+    }
+    vcp_sync_args args{};
+    args.struct_size = sizeof args;
+    args.resource = static_cast<uint32_t>(rc->r);
+    args.source_namespace = plugin::as_vcp_str(rc->ns);
+    args.source_name = plugin::as_vcp_str(rc->name);
+    args.target = plugin::as_vcp_str(rc->tgt->json);
+    args.target_namespace = plugin::as_vcp_str(rc->tns);
+    args.target_name = plugin::as_vcp_str(rc->tname);
+    vcp_buf out;
+    ps.call_error.clear();
+    vcp_status st = ps.inst->call_delete(args, &out);
+    ps.pins.clear();
+    quarantine_check(rc->p);
+    if (st == VCP_OK) {
+      do_delete(rc, out.data);
+    } else if (st == VCP_RETRY) {
+      finish(rc, queue::Result::retry());
+    } else {
+      finish(rc, queue::Result::ok());
+    }
+    return;
+  }
+  if (rc->tgt && rs.res.recreate_on_uid) {
+    auto v = json::parse(rc->tgt->json);
+    const json::Value* uid = v ? v->at({"metadata", "annotations"}) : nullptr;
+    uid = uid ? uid->find("vcluster.loft.sh/object-uid") : nullptr;
+    if (uid && !uid->as_string().empty() && uid->as_string() != rc->src->uid) {
+      if (rc->tgt->deleting) {
+        finish(rc, queue::Result::after(std::chrono::seconds(1)));
+      } else {
+        log().info("host {} {} belongs to an earlier {} of that name; deleting it", rs.res.kind, rc->tname,
+                   rs.res.kind);
+        do_delete(rc, "");
+      }
+      return;
+    }
+  }
+  step_forward(rc);
+}
+
+void Engine::step_forward(Reconcile* rc) {
+  auto& ps = *plugins_[rc->p];
+  auto& rs = ps.resources[rc->r];
+  vcp_sync_args args{};
+  args.struct_size = sizeof args;
+  args.resource = static_cast<uint32_t>(rc->r);
+  args.source_namespace = plugin::as_vcp_str(rc->ns);
+  args.source_name = plugin::as_vcp_str(rc->name);
+  args.source = plugin::as_vcp_str(rc->src->json);
+  if (rc->tgt) args.target = plugin::as_vcp_str(rc->tgt->json);
+  args.target_namespace = plugin::as_vcp_str(rc->tns);
+  args.target_name = plugin::as_vcp_str(rc->tname);
+  vcp_buf out;
+  ps.call_error.clear();
+  vcp_status st = ps.inst->call_sync(args, &out);
+  ps.pins.clear();
+  quarantine_check(rc->p);
+  switch (st) {
+    case VCP_OK: break;
+    case VCP_NO_CHANGE: step_back(rc); return;
+    case VCP_SKIP:
+      if (rc->tgt && !rs.res.keep_on_delete) {
+        do_delete(rc, "");
+      } else {
+        finish(rc, queue::Result::ok());
+      }
+      return;
+    case VCP_WAIT: metrics_.waits++; finish(rc, queue::Result::ok()); return;
+    case VCP_RETRY:
+      log().debug("{} {}: retry: {}", rs.res.kind, informer::make_key(rc->ns, rc->name), ps.call_error);
+      finish(rc, queue::Result::retry());
+      return;
+    case VCP_REFUSED: {
+      metrics_.refusals++;
+      std::string msg = ps.call_error.empty() ? "the " + ps.name + " plugin cannot translate this object"
+                                              : ps.call_error;
+      log().warn("{} {}: refused: {}", rs.res.kind, informer::make_key(rc->ns, rc->name), msg);
+      emit_event(rs.source_side, rs, rc->ns, rc->name, "Warning", "SyncError", msg);
+      finish(rc, queue::Result::ok());
+      return;
+    }
+    default: finish(rc, queue::Result::ok()); return;
+  }
+  std::string err;
+  auto desired = json::parse(out.data, &err);
+  if (!desired || !desired->is_object()) {
+    metrics_.refusals++;
+    log().error("plugin {} produced a {} that is not a JSON object ({}); not writing it", ps.name, rs.res.kind,
+                err);
+    finish(rc, queue::Result::retry());
+    return;
+  }
+  // The target's identity is the engine's: a plugin cannot write outside the vcluster's namespace.
+  json::Value& meta = desired->ensure({"metadata"});
+  meta["name"] = rc->tname;
+  if (!rc->tns.empty()) {
+    meta["namespace"] = rc->tns;
+  } else {
+    meta.erase("namespace");
+  }
+  kube::Client* cl = client(rs.target_side);
+  std::weak_ptr<bool> alive = alive_;
+  if (!rc->tgt) {
+    cl->create(rs.gvr, rc->tns, json::dump(*desired), [this, alive, rc](kube::Result r) {
+      if (alive.expired()) return;
+      auto& rs2 = plugins_[rc->p]->resources[rc->r];
+      if (r.ok()) {
+        metrics_.creates++;
+        rs2.target->observe_write(r.body);
+        auto it = first_seen_.find(rc->key);
+        if (it != first_seen_.end())
+          metrics_.observe_latency(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second).count());
+        finish(rc, queue::Result::ok());
+      } else if (r.already_exists()) {
+        // Our cache lags the server: the watch event will bring the object and the key again.
+        metrics_.conflicts++;
+        finish(rc, queue::Result::after(std::chrono::milliseconds(500)));
+      } else {
+        log().warn("create host {} {}: {}", rs2.res.kind, rc->tname, r.err.message);
+        if (r.status == 422 || r.status == 400 || r.status == 403) {
+          emit_event(rs2.source_side, rs2, rc->ns, rc->name, "Warning", "SyncError",
+                     "creating " + rs2.res.kind + " " + rc->tname + " failed: " + r.err.message);
+        }
+        finish(rc, r.retry_after.count() > 0 ? queue::Result::after(r.retry_after) : queue::Result::retry());
+      }
+    });
+    return;
+  }
+  auto current = json::parse(rc->tgt->json);
+  if (current && same_object(*desired, *current)) {
+    metrics_.no_change++;
+    step_back(rc);
+    return;
+  }
+  if (const json::Value* rv = current ? current->at({"metadata", "resourceVersion"}) : nullptr)
+    meta["resourceVersion"] = *rv;
+  cl->update(rs.gvr, rc->tns, rc->tname, json::dump(*desired), [this, alive, rc](kube::Result r) {
+    if (alive.expired()) return;
+    auto& rs2 = plugins_[rc->p]->resources[rc->r];
+    if (r.ok()) {
+      metrics_.updates++;
+      rs2.target->observe_write(r.body);
+      finish(rc, queue::Result::ok());
+    } else if (r.conflict() || r.not_found()) {
+      metrics_.conflicts++;
+      finish(rc, queue::Result::retry());
+    } else {
+      log().warn("update {} {} {}: {}", rs2.target_side == VCP_SIDE_HOST ? "host" : "virtual", rs2.res.kind,
+                 rc->tname, r.err.message);
+      finish(rc, r.retry_after.count() > 0 ? queue::Result::after(r.retry_after) : queue::Result::retry());
+    }
+  });
+}
+
+void Engine::step_back(Reconcile* rc) {
+  auto& ps = *plugins_[rc->p];
+  auto& rs = ps.resources[rc->r];
+  if (!rc->tgt || !ps.inst->has_back_sync()) {
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  vcp_sync_args args{};
+  args.struct_size = sizeof args;
+  args.resource = static_cast<uint32_t>(rc->r);
+  args.source_namespace = plugin::as_vcp_str(rc->ns);
+  args.source_name = plugin::as_vcp_str(rc->name);
+  args.source = plugin::as_vcp_str(rc->src->json);
+  args.target = plugin::as_vcp_str(rc->tgt->json);
+  args.target_namespace = plugin::as_vcp_str(rc->tns);
+  args.target_name = plugin::as_vcp_str(rc->tname);
+  vcp_buf out;
+  ps.call_error.clear();
+  vcp_status st = ps.inst->call_back_sync(args, &out);
+  ps.pins.clear();
+  quarantine_check(rc->p);
+  if (st == VCP_RETRY) {
+    finish(rc, queue::Result::retry());
+    return;
+  }
+  if (st != VCP_OK) {
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  auto updated = json::parse(out.data);
+  auto current = json::parse(rc->src->json);
+  if (!updated || !updated->is_object() || !current) {
+    log().error("plugin {} back-synced a {} that is not a JSON object; not writing it", ps.name, rs.res.kind);
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  if (same_object(*updated, *current)) {
+    metrics_.no_change++;
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  json::Value& meta = updated->ensure({"metadata"});
+  meta["name"] = rc->name;
+  if (!rc->ns.empty()) meta["namespace"] = rc->ns;
+  if (const json::Value* rv = current->at({"metadata", "resourceVersion"})) meta["resourceVersion"] = *rv;
+  bool status_only = rs.res.has_status && same_without_status(*updated, *current);
+  std::string sub = status_only ? "status" : "";
+  std::weak_ptr<bool> alive = alive_;
+  client(rs.source_side)
+      ->update(
+          rs.gvr, rc->ns, rc->name, json::dump(*updated),
+          [this, alive, rc, status_only](kube::Result r) {
+            if (alive.expired()) return;
+            auto& rs2 = plugins_[rc->p]->resources[rc->r];
+            if (r.ok()) {
+              if (status_only) {
+                metrics_.status_updates++;
+              } else {
+                metrics_.updates++;
+              }
+              rs2.source->observe_write(r.body);
+              finish(rc, queue::Result::ok());
+            } else if (r.conflict() || r.not_found()) {
+              metrics_.conflicts++;
+              finish(rc, queue::Result::retry());
+            } else {
+              log().warn("back-sync {} {}: {}", rs2.res.kind, informer::make_key(rc->ns, rc->name), r.err.message);
+              finish(rc, queue::Result::retry());
+            }
+          },
+          sub);
+}
+
+void Engine::do_delete(Reconcile* rc, const std::string& options) {
+  auto& rs = plugins_[rc->p]->resources[rc->r];
+  if (rc->tgt && rc->tgt->deleting && options.empty()) {
+    // Already being deleted with its own grace period; the DELETED event will come.
+    finish(rc, queue::Result::ok());
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  std::string body = options;
+  if (body.empty() && rc->tgt && !rc->tgt->uid.empty())
+    body = R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":")" + rc->tgt->uid + "\"}}";
+  client(rs.target_side)->remove(rs.gvr, rc->tns, rc->tname, body, [this, alive, rc](kube::Result r) {
+    if (alive.expired()) return;
+    auto& rs2 = plugins_[rc->p]->resources[rc->r];
+    if (r.ok()) {
+      metrics_.deletes++;
+      // A graceful delete answers with the object, now carrying deletionTimestamp; an immediate one with
+      // the object or a Status. Either way the watch confirms; record what we know now.
+      auto o = informer::make_object(r.body);
+      if (o && o->deleting && o->name == rc->tname) {
+        rs2.target->observe_write(r.body);
+      } else {
+        rs2.target->observe_delete(rc->tns, rc->tname);
+      }
+      finish(rc, queue::Result::ok());
+    } else if (r.not_found()) {
+      rs2.target->observe_delete(rc->tns, rc->tname);
+      finish(rc, queue::Result::ok());
+    } else if (r.conflict() || r.status == 409) {
+      finish(rc, queue::Result::retry());
+    } else {
+      log().warn("delete {} {}: {}", rs2.res.kind, rc->tname, r.err.message);
+      finish(rc, queue::Result::retry());
+    }
+  });
+}
+
+void Engine::finish(Reconcile* rc, queue::Result result) {
+  if (result.kind == queue::Result::Kind::kOk) first_seen_.erase(rc->key);
+  if (result.kind == queue::Result::Kind::kRetry) metrics_.retries++;
+  if (queue_) queue_->done(rc->key, result);
+  delete rc;
+}
+
+void Engine::quarantine_check(size_t p) {
+  auto& ps = *plugins_[p];
+  if (ps.inst->quarantined() && !ps.quarantine_logged) {
+    ps.quarantine_logged = true;
+    log().error("plugin {} is quarantined: {}; its resources stop syncing, everything else goes on", ps.name,
+                ps.inst->quarantine_reason());
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> Engine::quarantined() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& ps : plugins_)
+    if (ps->inst->quarantined()) out.emplace_back(ps->name, ps->inst->quarantine_reason());
+  return out;
+}
+
+std::vector<Engine::InformerInfo> Engine::informers() const {
+  std::vector<InformerInfo> out;
+  for (auto& [id, inf] : informers_)
+    out.push_back({id.substr(0, id.find('|')), inf->gvr().id(), inf->size(), inf->bytes()});
+  return out;
+}
+
+void Engine::emit_event(vcp_side side, const ResourceSlot& rs, const std::string& ns, const std::string& name,
+                        const std::string& type, const std::string& reason, const std::string& message) {
+  informer::Informer* inf = side == rs.source_side ? rs.source : rs.target;
+  ObjectPtr obj = inf ? inf->get(ns, name) : nullptr;
+  std::string ev_ns = ns.empty() ? "default" : ns;
+  json::Value ev = json::Value::object();
+  ev["apiVersion"] = "v1";
+  ev["kind"] = "Event";
+  ev["metadata"]["generateName"] = name + ".";
+  ev["metadata"]["namespace"] = ev_ns;
+  json::Value& io = ev["involvedObject"];
+  io["apiVersion"] = rs.gvr.api_version();
+  io["kind"] = rs.res.kind;
+  io["name"] = name;
+  if (!ns.empty()) io["namespace"] = ns;
+  if (obj) {
+    io["uid"] = obj->uid;
+    io["resourceVersion"] = obj->resource_version;
+  }
+  ev["reason"] = reason;
+  ev["message"] = message;
+  ev["type"] = type;
+  ev["source"]["component"] = "vcluster-syncer";
+  std::string now = rfc3339_now();
+  ev["firstTimestamp"] = now;
+  ev["lastTimestamp"] = now;
+  ev["count"] = 1;
+  metrics_.events_emitted++;
+  client(side)->create(kube::GVR{"", "v1", "events", true, "Event"}, ev_ns, json::dump(ev), [](kube::Result r) {
+    if (!r.ok()) log().debug("recording an event failed: {}", r.err.message);
+  });
+}
+
+void Engine::stop(std::function<void()> done) {
+  stopping_ = true;
+  auto remaining = std::make_shared<size_t>(informers_.size() + 1);
+  auto finish_one = [remaining, done = std::move(done)]() {
+    if (--*remaining == 0 && done) done();
+  };
+  for (auto& [id, inf] : informers_) inf->stop(finish_one);
+  if (queue_) {
+    queue_->close(finish_one);
+  } else {
+    finish_one();
+  }
+}
+
+}  // namespace vc::engine

@@ -1,0 +1,136 @@
+// The sync engine: one libuv loop feeding virtual and host informers to the loaded plugins.
+//
+// For each resource a plugin owns, the engine keys work by the SOURCE object (virtual namespace/name for
+// TO_HOST resources) and reconciles: create the missing target, update it only when the plugin's desired
+// object differs from the cached one, delete owned targets whose source is gone (also those orphaned while
+// the syncer was down, found at start from the ownership label and annotations), back-sync, and never
+// touch a target the syncer does not own. Plugins see JSON and the host services table of vcp/plugin.h.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <vcp/plugin.h>
+
+#include "informer/informer.hpp"
+#include "kube/client.hpp"
+#include "plugin/instance.hpp"
+#include "plugin/loader.hpp"
+#include "queue/workqueue.hpp"
+#include "util/error.hpp"
+
+namespace vc::config {
+class Values;
+}
+
+namespace vc::engine {
+
+struct Settings {
+  std::string vcluster_name = "vcluster";  // the suffix of host names
+  std::string host_namespace;              // where namespaced targets live
+  std::string cluster_domain = "cluster.local";
+  size_t max_in_flight = 64;                // concurrent reconciles
+  std::chrono::milliseconds backoff_cap{30000};
+  double write_qps = 0;                     // overall queue rate limit; 0 = none (the API server is the limit)
+};
+
+// Counters for /metrics and the benchmarks.
+struct Metrics {
+  uint64_t reconciles = 0, creates = 0, updates = 0, deletes = 0, status_updates = 0, no_change = 0;
+  uint64_t retries = 0, refusals = 0, waits = 0, conflicts = 0, submits = 0, events_emitted = 0;
+  uint64_t informer_events = 0;
+  std::vector<double> latency_buckets_le{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  std::vector<uint64_t> latency_counts = std::vector<uint64_t>(12, 0);  // last = +Inf
+  double latency_sum = 0;
+  uint64_t latency_count = 0;
+  void observe_latency(double seconds);
+};
+
+class Engine {
+ public:
+  Engine(uv_loop_t* loop, kube::Client* virtual_client, kube::Client* host_client, Settings settings,
+         const config::Values* values);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Adds a loaded plugin (conflicts were checked by the caller). Before start().
+  void add_plugin(plugin::LoadedPlugin loaded);
+  // Calls every plugin's on_init, starts the informers, and starts reconciling once every cache is synced.
+  // A plugin whose on_init fails is quarantined with its reason; the others go on.
+  Error start();
+  // Stops reconciling and closes the informers and timers; `done` runs when every handle is closed.
+  void stop(std::function<void()> done);
+
+  bool ready() const { return ready_; }
+  const Metrics& metrics() const { return metrics_; }
+  size_t queue_depth() const;
+  // (plugin name, reason) of every quarantined plugin.
+  std::vector<std::pair<std::string, std::string>> quarantined() const;
+  // Every informer: (side, resource id, cached objects, cached JSON bytes).
+  struct InformerInfo {
+    std::string side, resource;
+    size_t objects, bytes;
+  };
+  std::vector<InformerInfo> informers() const;
+  // Called once when every cache is synced and reconciling starts.
+  std::function<void()> on_ready;
+
+  // The pieces the host services need; public for the services table in host_api.cpp.
+  struct PluginSlot;
+  struct ResourceSlot;
+  struct CallCtx;
+
+ private:
+  friend struct HostApi;
+  struct Reconcile;
+
+  informer::Informer* informer_for(vcp_side side, const plugin::Resource& r, const std::string& ns,
+                                   const std::string& selector);
+  void wire_events(size_t p, size_t r);
+  void route(size_t p, size_t r, vcp_side side, vcp_event_type type, const informer::ObjectPtr& obj,
+             const informer::ObjectPtr& old);
+  void enqueue(size_t p, size_t r, const std::string& ns, const std::string& name, uint64_t delay_ms);
+  void process(const std::string& key);
+  void finish(Reconcile* rc, queue::Result result);
+  void step_forward(Reconcile* rc);
+  void step_back(Reconcile* rc);
+  void do_delete(Reconcile* rc, const std::string& options);
+  void quarantine_check(size_t p);
+  void on_all_synced();
+  std::string target_name(const ResourceSlot& rs, const std::string& ns, const std::string& name) const;
+  bool owned_target(const ResourceSlot& rs, const informer::Object& target) const;
+  bool source_key_of_target(const ResourceSlot& rs, const informer::Object& target, std::string* ns,
+                            std::string* name) const;
+  void emit_event(vcp_side side, const ResourceSlot& rs, const std::string& ns, const std::string& name,
+                  const std::string& type, const std::string& reason, const std::string& message);
+  kube::Client* client(vcp_side side) const { return side == VCP_SIDE_HOST ? host_ : virtual_; }
+
+  uv_loop_t* loop_;
+  kube::Client* virtual_;
+  kube::Client* host_;
+  Settings settings_;
+  const config::Values* values_;
+  std::vector<std::unique_ptr<PluginSlot>> plugins_;
+  std::map<std::string, std::unique_ptr<informer::Informer>> informers_;  // by side|gvr|ns|selector
+  std::unique_ptr<queue::UvWorkQueue> queue_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> first_seen_;
+  // wait_for: watched object key (side|p|r|ns/name) -> waiting work keys
+  std::unordered_map<std::string, std::vector<std::string>> waiters_;
+  // submit results: id -> (status, body)
+  std::unordered_map<uint64_t, std::pair<int, std::string>> results_;
+  uint64_t next_submit_ = 1;
+  Metrics metrics_;
+  bool started_ = false, ready_ = false, stopping_ = false;
+  size_t pending_sync_ = 0;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace vc::engine

@@ -1,0 +1,245 @@
+#include "engine/host_api.hpp"
+
+#include <algorithm>
+
+#include "config/values.hpp"
+#include "engine/slots.hpp"
+#include "json/json.hpp"
+#include "naming/naming.hpp"
+#include "plugin/buffer.hpp"
+#include "util/log.hpp"
+
+namespace vc::engine {
+
+using plugin::to_string;
+
+// Every service validates what the plugin passes (indexes, sides) and ignores misuse with a log line:
+// plugin code is not trusted to be correct, and a bad call must not crash the syncer.
+struct HostApi {
+  static Engine::PluginSlot* slot(vcp_host_ctx* ctx) {
+    if (!ctx || !ctx->engine || ctx->plugin >= ctx->engine->plugins_.size()) return nullptr;
+    return ctx->engine->plugins_[ctx->plugin].get();
+  }
+  static Engine::ResourceSlot* res(vcp_host_ctx* ctx, uint32_t r) {
+    auto* ps = slot(ctx);
+    if (!ps || r >= ps->resources.size()) {
+      log().warn("plugin {} named resource index {} it did not declare", ps ? ps->name : "?", r);
+      return nullptr;
+    }
+    return &ps->resources[r];
+  }
+  static informer::Informer* cache(vcp_host_ctx* ctx, vcp_side side, uint32_t r) {
+    auto* rs = res(ctx, r);
+    if (!rs) return nullptr;
+    if (side == rs->source_side) return rs->source;
+    if (side == rs->target_side) return rs->target;
+    return nullptr;
+  }
+
+  static void log_fn(vcp_host_ctx* ctx, vcp_log_level level, vcp_str message) {
+    auto* ps = slot(ctx);
+    std::string_view m(message.ptr ? message.ptr : "", message.ptr ? message.len : 0);
+    const std::string& n = ps ? ps->name : std::string();
+    switch (level) {
+      case VCP_LOG_DEBUG: log().debug("[{}] {}", n, m); break;
+      case VCP_LOG_INFO: log().info("[{}] {}", n, m); break;
+      case VCP_LOG_WARN: log().warn("[{}] {}", n, m); break;
+      default: log().error("[{}] {}", n, m); break;
+    }
+  }
+  static void set_error(vcp_host_ctx* ctx, vcp_str message) {
+    if (auto* ps = slot(ctx)) {
+      ps->call_error = to_string(message);
+      ps->inst->set_last_error(ps->call_error);
+    }
+  }
+  static const vcp_cluster_info* cluster_info(vcp_host_ctx* ctx) {
+    auto* ps = slot(ctx);
+    return ps ? &ps->info : nullptr;
+  }
+  static int config_get(vcp_host_ctx* ctx, vcp_str path, vcp_buf* out) {
+    auto* ps = slot(ctx);
+    if (!ps || !out) return 0;
+    std::string p = to_string(path);
+    if (std::find(ps->config_paths.begin(), ps->config_paths.end(), p) == ps->config_paths.end()) return 0;
+    const config::Values* v = ctx->engine->values_;
+    if (!v) return 0;
+    auto raw = v->get_raw(p);
+    if (!raw) return 0;
+    out->data = *raw;
+    return 1;
+  }
+  static void translate_name(vcp_host_ctx* ctx, vcp_name_mapping mapping, vcp_str ns, vcp_str name, vcp_buf* out) {
+    if (!ctx || !ctx->engine || !out) return;
+    const auto& s = ctx->engine->settings_;
+    switch (mapping) {
+      case VCP_NAME_NAMESPACED: out->data = naming::physical_name(to_string(name), to_string(ns), s.vcluster_name); break;
+      case VCP_NAME_CLUSTER:
+        out->data = naming::physical_name_cluster_scoped(to_string(name), s.host_namespace, s.vcluster_name);
+        break;
+      default: out->data = to_string(name); break;
+    }
+  }
+  static void translate_label_key(vcp_host_ctx* ctx, int cluster, vcp_str key, vcp_buf* out) {
+    if (!ctx || !ctx->engine || !out) return;
+    const auto& s = ctx->engine->settings_;
+    out->data = cluster ? naming::label_key_cluster(to_string(key), s.host_namespace, s.vcluster_name)
+                        : naming::label_key(to_string(key), s.vcluster_name);
+  }
+  static int cache_get(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_str name, vcp_str* out) {
+    auto* inf = cache(ctx, side, r);
+    if (!inf || !out) return 0;
+    auto o = inf->get(to_string(ns), to_string(name));
+    if (!o) return 0;
+    slot(ctx)->pins.push_back(o);
+    *out = plugin::as_vcp_str(o->json);
+    return 1;
+  }
+  static void cache_list(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_each_fn each, void* user) {
+    auto* inf = cache(ctx, side, r);
+    if (!inf || !each) return;
+    auto* ps = slot(ctx);
+    inf->for_each(
+        [&](const informer::ObjectPtr& o) {
+          ps->pins.push_back(o);
+          return each(user, plugin::as_vcp_str(o->json)) == 0;
+        },
+        to_string(ns));
+  }
+  static int add_index(vcp_host_ctx* ctx, vcp_side side, uint32_t r, const char* index_name, vcp_index_fn fn,
+                       void* user) {
+    auto* ps = slot(ctx);
+    auto* inf = cache(ctx, side, r);
+    if (!ps || !inf || !fn || !index_name || !ps->in_init) {
+      log().warn("plugin {}: add_index is only allowed during on_init, on a declared resource",
+                 ps ? ps->name : "?");
+      return 0;
+    }
+    // Index names are per plugin so two plugins sharing an informer cannot clash.
+    inf->add_index(ps->name + "/" + index_name, [fn, user](const informer::Object& o, std::vector<std::string>* vals) {
+      fn(user, plugin::as_vcp_str(o.json),
+         [](void* emit_ctx, vcp_str v) { static_cast<std::vector<std::string>*>(emit_ctx)->push_back(to_string(v)); },
+         vals);
+    });
+    return 1;
+  }
+  static void cache_by_index(vcp_host_ctx* ctx, vcp_side side, uint32_t r, const char* index_name, vcp_str value,
+                             vcp_each_fn each, void* user) {
+    auto* ps = slot(ctx);
+    auto* inf = cache(ctx, side, r);
+    if (!ps || !inf || !each || !index_name) return;
+    for (auto& o : inf->by_index(ps->name + "/" + index_name, to_string(value))) {
+      ps->pins.push_back(o);
+      if (each(user, plugin::as_vcp_str(o->json)) != 0) break;
+    }
+  }
+  static void enqueue(vcp_host_ctx* ctx, uint32_t r, vcp_str ns, vcp_str name, uint64_t delay_ms) {
+    if (!res(ctx, r) || !ctx->engine->queue_) return;
+    ctx->engine->enqueue(ctx->plugin, r, to_string(ns), to_string(name), delay_ms);
+  }
+  static void wait_for(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_str name,
+                       uint32_t waiter_r, vcp_str wns, vcp_str wname) {
+    auto* inf = cache(ctx, side, r);
+    if (!inf || !res(ctx, waiter_r)) return;
+    Engine* e = ctx->engine;
+    std::string waiter = std::to_string(ctx->plugin) + "|" + std::to_string(waiter_r) + "|" +
+                         informer::make_key(to_string(wns), to_string(wname));
+    std::string k = std::string(side == VCP_SIDE_HOST ? "host" : "virtual") + "|" + std::to_string(ctx->plugin) +
+                    "|" + std::to_string(r) + "|" + informer::make_key(to_string(ns), to_string(name));
+    auto& v = e->waiters_[k];
+    if (std::find(v.begin(), v.end(), waiter) == v.end()) v.push_back(waiter);
+    // The object may have appeared after the plugin looked: then wake the waiter at once.
+    if (inf->get(to_string(ns), to_string(name))) e->queue_->add(waiter);
+  }
+  static uint64_t submit(vcp_host_ctx* ctx, const vcp_write* w) {
+    auto* ps = slot(ctx);
+    if (!ps || !w || w->struct_size < sizeof(vcp_write)) return 0;
+    auto* rs = res(ctx, w->resource);
+    if (!rs) return 0;
+    Engine* e = ctx->engine;
+    vcp_side side = w->side == VCP_SIDE_HOST ? VCP_SIDE_HOST : VCP_SIDE_VIRTUAL;
+    std::string ns = to_string(w->namespace_), name = to_string(w->name), sub = to_string(w->subresource);
+    std::string body = to_string(w->body);
+    // A tenant's plugin may only write host objects inside the vcluster's host namespace.
+    if (side == VCP_SIDE_HOST && rs->res.namespaced && ns != e->settings_.host_namespace) {
+      log().error("plugin {} tried to write host {} in namespace {} outside {}; refused", ps->name, rs->res.kind, ns,
+                  e->settings_.host_namespace);
+      return 0;
+    }
+    uint64_t id = e->next_submit_++;
+    std::string wake;
+    if (w->wake_name.len > 0) {
+      wake = std::to_string(ctx->plugin) + "|" + std::to_string(w->wake_resource) + "|" +
+             informer::make_key(to_string(w->wake_namespace), to_string(w->wake_name));
+    }
+    e->metrics_.submits++;
+    std::weak_ptr<bool> alive = e->alive_;
+    auto done = [e, alive, id, wake, side, r = w->resource, p = ctx->plugin, verb = w->verb](kube::Result res) {
+      if (alive.expired()) return;
+      if (!res.ok()) log().debug("submitted write {} answered {}: {}", id, res.status, res.err.message);
+      auto& rs2 = e->plugins_[p]->resources[r];
+      informer::Informer* inf = side == rs2.source_side ? rs2.source : rs2.target;
+      if (res.ok() && inf && verb != VCP_VERB_DELETE) {
+        if (auto o = informer::make_object(res.body); o && !o->resource_version.empty()) inf->observe_write(res.body);
+      }
+      e->results_[id] = {res.status, std::move(res.body)};
+      if (!wake.empty() && e->queue_) e->queue_->add(wake);
+    };
+    kube::Client* cl = e->client(side);
+    switch (w->verb) {
+      case VCP_VERB_CREATE: cl->create(rs->gvr, ns, std::move(body), done, name, sub); break;
+      case VCP_VERB_UPDATE: cl->update(rs->gvr, ns, name, std::move(body), done, sub); break;
+      case VCP_VERB_PATCH: cl->patch(rs->gvr, ns, name, kube::PatchType::kMerge, std::move(body), done, sub); break;
+      case VCP_VERB_DELETE: cl->remove(rs->gvr, ns, name, std::move(body), done); break;
+      default: return 0;
+    }
+    return id;
+  }
+  static int take_result(vcp_host_ctx* ctx, uint64_t id, vcp_buf* out) {
+    if (!ctx || !ctx->engine) return 0;
+    auto& m = ctx->engine->results_;
+    auto it = m.find(id);
+    if (it == m.end()) return 0;
+    int status = it->second.first;
+    if (out) out->data = std::move(it->second.second);
+    m.erase(it);
+    return status == 0 ? -1 : status;
+  }
+  static void emit_event(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_str name, vcp_str type,
+                         vcp_str reason, vcp_str message) {
+    auto* rs = res(ctx, r);
+    if (!rs) return;
+    ctx->engine->emit_event(side, *rs, to_string(ns), to_string(name), to_string(type), to_string(reason),
+                            to_string(message));
+  }
+};
+
+const vcp_host_api* host_api_table() {
+  static const vcp_host_api table = [] {
+    vcp_host_api t{};
+    t.struct_size = sizeof t;
+    t.abi_major = VCP_ABI_MAJOR;
+    t.abi_minor = VCP_ABI_MINOR;
+    t.log = &HostApi::log_fn;
+    t.set_error = &HostApi::set_error;
+    t.buf_append = &plugin::buf_append;
+    t.buf_clear = &plugin::buf_clear;
+    t.cluster_info = &HostApi::cluster_info;
+    t.config_get = &HostApi::config_get;
+    t.translate_name = &HostApi::translate_name;
+    t.translate_label_key = &HostApi::translate_label_key;
+    t.cache_get = &HostApi::cache_get;
+    t.cache_list = &HostApi::cache_list;
+    t.add_index = &HostApi::add_index;
+    t.cache_by_index = &HostApi::cache_by_index;
+    t.enqueue = &HostApi::enqueue;
+    t.wait_for = &HostApi::wait_for;
+    t.submit = &HostApi::submit;
+    t.take_result = &HostApi::take_result;
+    t.emit_event = &HostApi::emit_event;
+    return t;
+  }();
+  return &table;
+}
+
+}  // namespace vc::engine

@@ -1,0 +1,39 @@
+// The engine's per-plugin and per-resource bookkeeping, shared by engine.cpp and host_api.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+// The ABI's opaque plugin handle: which engine, which plugin.
+struct vcp_host_ctx {
+  vc::engine::Engine* engine = nullptr;
+  size_t plugin = 0;
+};
+
+namespace vc::engine {
+
+struct Engine::ResourceSlot {
+  plugin::Resource res;
+  kube::GVR gvr;
+  vcp_side source_side = VCP_SIDE_VIRTUAL, target_side = VCP_SIDE_HOST;
+  informer::Informer* source = nullptr;  // WATCH roles: the watched side's informer
+  informer::Informer* target = nullptr;  // null for WATCH roles
+};
+
+struct Engine::PluginSlot {
+  size_t index = 0;
+  std::string name;
+  std::unique_ptr<plugin::Instance> inst;
+  std::vector<ResourceSlot> resources;
+  vcp_host_ctx ctx;
+  bool initialized = false, in_init = false, quarantine_logged = false;
+  std::string call_error;                 // set_error of the hook being called
+  std::vector<informer::ObjectPtr> pins;  // objects whose JSON a hook holds views of
+  std::vector<std::string> config_paths;  // the values keys the plugin declared (the only ones it may read)
+  vcp_cluster_info info{};
+};
+
+}  // namespace vc::engine

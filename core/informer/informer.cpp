@@ -1,0 +1,359 @@
+#include "informer/informer.hpp"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <random>
+#include <utility>
+
+#include "util/log.hpp"
+
+namespace vc::informer {
+namespace {
+
+ObjectPtr from_element(simdjson::dom::element el, std::string json) {
+  simdjson::dom::element meta;
+  if (el["metadata"].get(meta) != simdjson::SUCCESS) return nullptr;
+  auto obj = std::make_shared<Object>();
+  std::string_view s;
+  if (meta["name"].get(s) != simdjson::SUCCESS || s.empty()) return nullptr;
+  obj->name = std::string(s);
+  if (meta["namespace"].get(s) == simdjson::SUCCESS) obj->namespace_ = std::string(s);
+  if (meta["uid"].get(s) == simdjson::SUCCESS) obj->uid = std::string(s);
+  if (meta["resourceVersion"].get(s) == simdjson::SUCCESS) obj->resource_version = std::string(s);
+  simdjson::dom::element del;
+  obj->deleting = meta["deletionTimestamp"].get(del) == simdjson::SUCCESS && !del.is_null();
+  obj->json = std::move(json);
+  return obj;
+}
+
+simdjson::dom::parser& parser() {
+  thread_local simdjson::dom::parser p;
+  return p;
+}
+
+}  // namespace
+
+std::string make_key(std::string_view ns, std::string_view name) {
+  if (ns.empty()) return std::string(name);
+  std::string k;
+  k.reserve(ns.size() + name.size() + 1);
+  k.append(ns).push_back('/');
+  k.append(name);
+  return k;
+}
+
+ObjectPtr make_object(std::string_view json) {
+  simdjson::dom::element el;
+  if (parser().parse(json.data(), json.size()).get(el) != simdjson::SUCCESS) return nullptr;
+  return from_element(el, simdjson::minify(el));
+}
+
+bool rv_newer_or_equal(std::string_view a, std::string_view b) {
+  uint64_t x = 0, y = 0;
+  auto ra = std::from_chars(a.data(), a.data() + a.size(), x);
+  auto rb = std::from_chars(b.data(), b.data() + b.size(), y);
+  if (ra.ec == std::errc() && rb.ec == std::errc() && ra.ptr == a.data() + a.size() &&
+      rb.ptr == b.data() + b.size())
+    return x >= y;
+  return a == b;
+}
+
+Informer::Informer(uv_loop_t* loop, kube::Client* client, kube::GVR gvr, Options opts)
+    : loop_(loop), client_(client), gvr_(std::move(gvr)), opts_(std::move(opts)),
+      alive_(std::make_shared<bool>(true)) {}
+
+Informer::~Informer() { *alive_ = false; }
+
+void Informer::add_index(const std::string& name, IndexFn fn) { indexes_[name].fn = std::move(fn); }
+
+void Informer::add_handlers(Handlers h) { handlers_.push_back(std::move(h)); }
+
+void Informer::start() {
+  if (!timer_) {
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+  }
+  list_page({}, std::make_shared<std::vector<ObjectPtr>>());
+}
+
+void Informer::stop(std::function<void()> done) {
+  stopping_ = true;
+  if (watch_id_) {
+    client_->cancel_watch(watch_id_);
+    watch_id_ = 0;
+  }
+  if (!timer_) {
+    if (done) done();
+    return;
+  }
+  uv_timer_stop(timer_);
+  auto* holder = new std::function<void()>(std::move(done));
+  timer_->data = holder;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) {
+    auto* cb = static_cast<std::function<void()>*>(h->data);
+    delete reinterpret_cast<uv_timer_t*>(h);
+    if (*cb) (*cb)();
+    delete cb;
+  });
+  timer_ = nullptr;
+}
+
+void Informer::list_page(std::string continue_token, std::shared_ptr<std::vector<ObjectPtr>> acc) {
+  kube::ListOptions lo;
+  lo.label_selector = opts_.label_selector;
+  lo.field_selector = opts_.field_selector;
+  lo.limit = opts_.page_size;
+  lo.continue_token = std::move(continue_token);
+  stats_.lists++;
+  std::weak_ptr<bool> alive = alive_;
+  client_->list(gvr_, opts_.namespace_, lo, [this, alive, acc](kube::Result r) {
+    if (alive.expired() || stopping_) return;
+    if (!r.ok()) {
+      // A 410 on a continue token means the snapshot expired mid-list: start the list over.
+      if (error_cb_) error_cb_(r.err);
+      log().warn("list {} failed: {}", gvr_.id(), r.err.message);
+      schedule_retry(true);
+      return;
+    }
+    simdjson::dom::element doc;
+    if (parser().parse(r.body.data(), r.body.size()).get(doc) != simdjson::SUCCESS) {
+      Error e(ErrorKind::kParse, "list " + gvr_.id() + " answered with a body that is not JSON");
+      if (error_cb_) error_cb_(e);
+      schedule_retry(true);
+      return;
+    }
+    simdjson::dom::array items;
+    if (doc["items"].get(items) == simdjson::SUCCESS) {
+      for (simdjson::dom::element it : items) {
+        // Lists omit kind/apiVersion on items; watch events carry them. Objects are compared by content
+        // elsewhere, so keep items as the server sent them.
+        if (auto o = from_element(it, simdjson::minify(it))) acc->push_back(std::move(o));
+      }
+    }
+    std::string_view rv, cont;
+    simdjson::dom::element meta;
+    if (doc["metadata"].get(meta) == simdjson::SUCCESS) {
+      (void)meta["resourceVersion"].get(rv);
+      (void)meta["continue"].get(cont);
+    }
+    if (!cont.empty()) {
+      list_page(std::string(cont), acc);
+      return;
+    }
+    std::string rvs(rv);
+    r.body.clear();
+    r.body.shrink_to_fit();
+    apply_list(std::move(*acc), std::move(rvs));
+  });
+}
+
+void Informer::apply_list(std::vector<ObjectPtr> items, std::string rv) {
+  // Replace the cache with the list: objects absent from it are deleted (the watch missed their deletion),
+  // changed ones are updated, new ones added. This is what makes a relist after 410 lose no event.
+  std::unordered_map<std::string, bool> seen;
+  seen.reserve(items.size());
+  for (auto& o : items) {
+    seen.emplace(o->key(), true);
+    upsert(std::move(o), true);
+  }
+  std::vector<std::pair<std::string, ObjectPtr>> gone;
+  for (auto& [k, o] : store_)
+    if (!seen.count(k)) gone.emplace_back(k, o);
+  for (auto& [k, o] : gone) erase(k, true, o);
+  rv_ = std::move(rv);
+  need_relist_ = false;
+  failures_ = 0;
+  if (!synced_) {
+    synced_ = true;
+    if (synced_cb_) synced_cb_();
+  }
+  watch();
+}
+
+void Informer::watch() {
+  if (stopping_) return;
+  kube::WatchOptions wo;
+  wo.resource_version = rv_;
+  wo.label_selector = opts_.label_selector;
+  wo.field_selector = opts_.field_selector;
+  wo.timeout_seconds = opts_.watch_timeout_seconds;
+  wo.bookmarks = true;
+  stats_.watches++;
+  std::weak_ptr<bool> alive = alive_;
+  kube::WatchHandlers h;
+  h.on_event = [this, alive](const kube::WatchEvent& ev) {
+    if (alive.expired() || stopping_) return;
+    stats_.events++;
+    if (ev.type == kube::EventType::kError) return;  // on_done reports it
+    ObjectPtr obj = make_object(ev.object);
+    if (ev.type == kube::EventType::kBookmark) {
+      // A bookmark carries only a resourceVersion, so make_object (which needs a name) fails; read it directly.
+      simdjson::dom::element el;
+      std::string_view rv;
+      if (parser().parse(ev.object.data(), ev.object.size()).get(el) == simdjson::SUCCESS &&
+          el["metadata"]["resourceVersion"].get(rv) == simdjson::SUCCESS)
+        rv_ = std::string(rv);
+      return;
+    }
+    if (!obj) return;
+    if (!obj->resource_version.empty()) rv_ = obj->resource_version;
+    if (ev.type == kube::EventType::kDeleted) {
+      erase(obj->key(), true, obj);
+    } else {
+      upsert(std::move(obj), true);
+    }
+  };
+  h.on_done = [this, alive](Error err) {
+    if (alive.expired()) return;
+    watch_id_ = 0;
+    if (stopping_) return;
+    if (err.kind == ErrorKind::kCancelled) return;
+    if (err.code == 410) {
+      // The resourceVersion was compacted away: only a fresh list can tell what changed.
+      stats_.gone++;
+      log().info("watch {}: resource version {} is gone; relisting", gvr_.id(), rv_);
+      need_relist_ = true;
+      schedule_retry(true);
+      return;
+    }
+    if (err) {
+      stats_.stream_errors++;
+      if (error_cb_) error_cb_(err);
+      log().warn("watch {} ended: {}; resuming from {}", gvr_.id(), err.message, rv_);
+      schedule_retry(false);
+      return;
+    }
+    // A clean end is the server's watch timeout: resume at once from the last resourceVersion.
+    failures_ = 0;
+    watch();
+  };
+  watch_id_ = client_->watch(gvr_, opts_.namespace_, wo, std::move(h));
+}
+
+void Informer::schedule_retry(bool relist) {
+  if (stopping_ || !timer_) return;
+  if (relist) need_relist_ = true;
+  int shift = failures_ < 16 ? failures_ : 16;
+  failures_++;
+  auto base = opts_.backoff_base.count() << shift;
+  if (base > opts_.backoff_cap.count() || base <= 0) base = opts_.backoff_cap.count();
+  // Full jitter in [base/2, base] so that many informers do not reconnect in lockstep after an outage.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t delay = static_cast<uint64_t>(base / 2 + static_cast<int64_t>(rng() % (base / 2 + 1)));
+  uv_timer_start(
+      timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Informer*>(t->data);
+        if (self->need_relist_) {
+          self->stats_.relists++;
+          self->list_page({}, std::make_shared<std::vector<ObjectPtr>>());
+        } else {
+          self->watch();
+        }
+      },
+      delay, 0);
+}
+
+void Informer::upsert(ObjectPtr obj, bool notify) {
+  std::string key = obj->key();
+  auto it = store_.find(key);
+  if (it == store_.end()) {
+    bytes_ += obj->json.size();
+    index_add(obj);
+    auto& slot = store_[key];
+    slot = obj;
+    if (notify)
+      for (auto& h : handlers_)
+        if (h.on_add) h.on_add(slot);
+    return;
+  }
+  ObjectPtr old = it->second;
+  if (old->resource_version == obj->resource_version && old->json == obj->json) return;
+  if (!obj->resource_version.empty() && !old->resource_version.empty() &&
+      !rv_newer_or_equal(obj->resource_version, old->resource_version))
+    return;  // an older copy (e.g. a late list item after our own write was observed)
+  bytes_ += obj->json.size();
+  bytes_ -= old->json.size();
+  index_remove(old);
+  index_add(obj);
+  it->second = obj;
+  if (notify)
+    for (auto& h : handlers_)
+      if (h.on_update) h.on_update(old, obj);
+}
+
+void Informer::erase(const std::string& key, bool notify, ObjectPtr last) {
+  auto it = store_.find(key);
+  if (it == store_.end()) return;
+  ObjectPtr old = it->second;
+  bytes_ -= old->json.size();
+  index_remove(old);
+  store_.erase(it);
+  if (notify)
+    for (auto& h : handlers_)
+      if (h.on_delete) h.on_delete(last ? last : old);
+}
+
+void Informer::index_add(const ObjectPtr& obj) {
+  if (indexes_.empty()) return;
+  std::vector<std::string> vals;
+  std::string key = obj->key();
+  for (auto& [name, idx] : indexes_) {
+    vals.clear();
+    idx.fn(*obj, &vals);
+    for (auto& v : vals) idx.values[v].insert(key);
+  }
+}
+
+void Informer::index_remove(const ObjectPtr& obj) {
+  if (indexes_.empty()) return;
+  std::vector<std::string> vals;
+  std::string key = obj->key();
+  for (auto& [name, idx] : indexes_) {
+    vals.clear();
+    idx.fn(*obj, &vals);
+    for (auto& v : vals) {
+      auto it = idx.values.find(v);
+      if (it == idx.values.end()) continue;
+      it->second.erase(key);
+      if (it->second.empty()) idx.values.erase(it);
+    }
+  }
+}
+
+ObjectPtr Informer::get(std::string_view ns, std::string_view name) const { return get_key(make_key(ns, name)); }
+
+ObjectPtr Informer::get_key(const std::string& key) const {
+  auto it = store_.find(key);
+  return it == store_.end() ? nullptr : it->second;
+}
+
+void Informer::for_each(const std::function<bool(const ObjectPtr&)>& fn, std::string_view ns) const {
+  for (auto& [k, o] : store_) {
+    if (!ns.empty() && o->namespace_ != ns) continue;
+    if (!fn(o)) return;
+  }
+}
+
+std::vector<ObjectPtr> Informer::by_index(const std::string& index, std::string_view value) const {
+  std::vector<ObjectPtr> out;
+  auto it = indexes_.find(index);
+  if (it == indexes_.end()) return out;
+  auto vit = it->second.values.find(std::string(value));
+  if (vit == it->second.values.end()) return out;
+  for (auto& k : vit->second)
+    if (auto o = get_key(k)) out.push_back(o);
+  return out;
+}
+
+void Informer::observe_write(std::string_view json) {
+  if (auto o = make_object(json)) upsert(std::move(o), true);
+}
+
+void Informer::observe_delete(std::string_view ns, std::string_view name) {
+  erase(make_key(ns, name), true, nullptr);
+}
+
+}  // namespace vc::informer

@@ -1,0 +1,138 @@
+// Informers: list, then watch from the list's resourceVersion, into an indexed cache; relist on 410 Gone
+// or a broken stream (with jittered backoff); fan events out to handlers.
+//
+// Memory: a cached object is its minified JSON text plus its key and resourceVersion, so it costs about its
+// JSON size. Handlers receive shared pointers to immutable objects; nothing is copied per handler.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "kube/client.hpp"
+#include "util/error.hpp"
+
+namespace vc::informer {
+
+// One cached object: immutable once built.
+struct Object {
+  std::string json;  // minified
+  std::string namespace_, name, uid, resource_version;
+  bool deleting = false;  // metadata.deletionTimestamp is set
+  std::string key() const { return namespace_.empty() ? name : namespace_ + "/" + name; }
+};
+using ObjectPtr = std::shared_ptr<const Object>;
+
+// Builds an Object from JSON text (minifies it if needed). Returns nullptr if the text has no metadata.name.
+ObjectPtr make_object(std::string_view json);
+
+// "ns/name" or "name".
+std::string make_key(std::string_view ns, std::string_view name);
+
+// Computes the index values of an object.
+using IndexFn = std::function<void(const Object&, std::vector<std::string>* values)>;
+
+struct Handlers {
+  std::function<void(const ObjectPtr&)> on_add;
+  std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update;
+  std::function<void(const ObjectPtr&)> on_delete;
+};
+
+struct Options {
+  std::string namespace_;       // "" = all namespaces (or a cluster-scoped resource)
+  std::string label_selector;   // server-side filter
+  std::string field_selector;
+  int64_t page_size = 500;      // list paging (limit/continue)
+  int watch_timeout_seconds = 300;  // the server ends each watch after this; we re-watch from the last RV
+  std::chrono::milliseconds backoff_base{200};
+  std::chrono::milliseconds backoff_cap{30000};
+};
+
+struct Stats {
+  uint64_t lists = 0, watches = 0, relists = 0, events = 0, gone = 0, stream_errors = 0;
+};
+
+class Informer {
+ public:
+  Informer(uv_loop_t* loop, kube::Client* client, kube::GVR gvr, Options opts);
+  ~Informer();
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  // Registers an index; only before start().
+  void add_index(const std::string& name, IndexFn fn);
+  // Adds an event handler; before start() (handlers added later miss the initial adds).
+  void add_handlers(Handlers h);
+  // Called once the first list has been applied (the cache is synced), and again never.
+  void on_synced(std::function<void()> cb) { synced_cb_ = std::move(cb); }
+  // Called when a list or watch fails (for logs and readiness); the informer keeps retrying.
+  void on_error(std::function<void(const Error&)> cb) { error_cb_ = std::move(cb); }
+
+  void start();
+  // Stops the watch and timers; `done` runs when every handle is closed.
+  void stop(std::function<void()> done);
+
+  bool synced() const { return synced_; }
+  ObjectPtr get(std::string_view ns, std::string_view name) const;
+  ObjectPtr get_key(const std::string& key) const;
+  // Visits every cached object, or those of one namespace; stop early by returning false.
+  void for_each(const std::function<bool(const ObjectPtr&)>& fn, std::string_view ns = {}) const;
+  // Objects whose index `index` holds `value`.
+  std::vector<ObjectPtr> by_index(const std::string& index, std::string_view value) const;
+  size_t size() const { return store_.size(); }
+  size_t bytes() const { return bytes_; }  // JSON bytes held
+  const kube::GVR& gvr() const { return gvr_; }
+  const Stats& stats() const { return stats_; }
+  const std::string& resource_version() const { return rv_; }
+
+  // Applies an object the caller just wrote (create/update answer), so the cache does not lag its own
+  // writes; the watch event that follows is then a no-op. Ignored if the cached copy is newer.
+  void observe_write(std::string_view json);
+  // Forgets an object the caller just deleted; the DELETED event that follows then finds nothing.
+  void observe_delete(std::string_view ns, std::string_view name);
+
+ private:
+  void list_page(std::string continue_token, std::shared_ptr<std::vector<ObjectPtr>> acc);
+  void apply_list(std::vector<ObjectPtr> items, std::string rv);
+  void watch();
+  void schedule_retry(bool relist);
+  void upsert(ObjectPtr obj, bool notify);
+  void erase(const std::string& key, bool notify, ObjectPtr last);
+  void index_add(const ObjectPtr& obj);
+  void index_remove(const ObjectPtr& obj);
+
+  uv_loop_t* loop_;
+  kube::Client* client_;
+  kube::GVR gvr_;
+  Options opts_;
+  std::unordered_map<std::string, ObjectPtr> store_;
+  struct Index {
+    IndexFn fn;
+    std::unordered_map<std::string, std::set<std::string>> values;  // value -> keys
+  };
+  std::unordered_map<std::string, Index> indexes_;
+  std::vector<Handlers> handlers_;
+  std::function<void()> synced_cb_;
+  std::function<void(const Error&)> error_cb_;
+  std::string rv_;
+  bool synced_ = false, stopping_ = false, need_relist_ = true;
+  uint64_t watch_id_ = 0;
+  int failures_ = 0;
+  size_t bytes_ = 0;
+  uv_timer_t* timer_ = nullptr;
+  Stats stats_;
+  std::shared_ptr<bool> alive_;
+};
+
+// Compares two resourceVersions. They are opaque strings by contract, but etcd-backed servers use
+// integers; we compare numerically when both parse, else treat them as different (newer).
+bool rv_newer_or_equal(std::string_view a, std::string_view b);
+
+}  // namespace vc::informer
