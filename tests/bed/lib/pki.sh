@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # PKI for one local control plane, made with the openssl CLI. Source it; it defines functions only.
 #
 # Keys are ECDSA P-256 (generation takes milliseconds, and every Kubernetes v1.20 component accepts

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Free loopback TCP ports for the bed. Source it; it defines functions only.
 #
 # A port is free when a bind to 127.0.0.1:PORT succeeds. Between the probe and the server's own bind

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Processes of one bed cluster, tracked by the PID files in DIR/pids. Source it; functions only.
 #
 # A PID file alone is not proof: after a reboot or a long time the number may belong to another
