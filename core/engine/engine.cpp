@@ -122,8 +122,10 @@ void Engine::add_plugin(plugin::LoadedPlugin loaded) {
   ps->info.vcluster_name = plugin::as_vcp_str(settings_.vcluster_name);
   ps->info.host_namespace = plugin::as_vcp_str(settings_.host_namespace);
   ps->info.cluster_domain = plugin::as_vcp_str(settings_.cluster_domain);
-  for (auto& r : loaded.resources) {
+  for (size_t i = 0; i < loaded.resources.size(); i++) {
+    const auto& r = loaded.resources[i];
     ResourceSlot rs;
+    rs.recreate_on_uid = (loaded.descriptor->resources[i].flags & VCP_RES_RECREATE_ON_UID) != 0;
     rs.res = r;
     rs.gvr = kube::GVR{r.group, r.version, r.resource, r.namespaced, r.kind};
     ps->resources.push_back(std::move(rs));
@@ -150,8 +152,9 @@ Error Engine::start() {
   if (started_) return {};
   started_ = true;
   queue::WorkQueue::Options qo;
-  qo.backoff_cap = settings_.backoff_cap;
+  qo.max_delay = settings_.backoff_cap;
   qo.qps = settings_.write_qps;
+  qo.burst = static_cast<int>(settings_.write_qps);
   queue_ = std::make_unique<queue::UvWorkQueue>(
       loop_, qo, [this](const std::string& key) { process(key); }, settings_.max_in_flight);
 
@@ -218,9 +221,12 @@ Error Engine::start() {
 
 void Engine::on_all_synced() {
   ready_ = true;
-  size_t keys = queue_->len();
-  log().info("all {} caches synced; reconciling {} keys", informers_.size(), keys);
-  queue_->start();
+  log().info("all {} caches synced; reconciling {} keys", informers_.size(), pending_keys_.size());
+  // Keys gathered while the caches filled (every source object and every owned target, which is how
+  // targets orphaned while the syncer was down are found) are handed to the queue only now, so that no
+  // reconcile ever sees a half-filled cache and mistakes a missing object for a deleted one.
+  for (auto& k : pending_keys_) queue_->add(k);
+  pending_keys_.clear();
   if (on_ready) on_ready();
 }
 
@@ -253,7 +259,7 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
                      obj->key();
     auto it = waiters_.find(wk);
     if (it != waiters_.end()) {
-      for (auto& k : it->second) queue_->add(k);
+      for (auto& k : it->second) add_key(k);
       waiters_.erase(it);
     }
   }
@@ -282,14 +288,22 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
 void Engine::enqueue(size_t p, size_t r, const std::string& ns, const std::string& name, uint64_t delay_ms) {
   std::string key = work_key(p, r, ns, name);
   first_seen_.try_emplace(key, std::chrono::steady_clock::now());
-  if (delay_ms == 0) {
-    queue_->add(key);
+  if (delay_ms == 0 || !ready_) {
+    add_key(key);
   } else {
     queue_->add_after(key, std::chrono::milliseconds(delay_ms));
   }
 }
 
-size_t Engine::queue_depth() const { return queue_ ? queue_->len() : 0; }
+void Engine::add_key(const std::string& key) {
+  if (!ready_) {
+    pending_keys_.insert(key);
+  } else if (queue_) {
+    queue_->add(key);
+  }
+}
+
+size_t Engine::queue_depth() const { return queue_ ? queue_->core().len() : pending_keys_.size(); }
 
 std::string Engine::target_name(const ResourceSlot& rs, const std::string& ns, const std::string& name) const {
   if (rs.res.role != VCP_ROLE_TO_HOST) return name;
@@ -409,13 +423,13 @@ void Engine::process(const std::string& key) {
     }
     return;
   }
-  if (rc->tgt && rs.res.recreate_on_uid) {
+  if (rc->tgt && rs.recreate_on_uid) {
     auto v = json::parse(rc->tgt->json);
     const json::Value* uid = v ? v->at({"metadata", "annotations"}) : nullptr;
     uid = uid ? uid->find("vcluster.loft.sh/object-uid") : nullptr;
     if (uid && !uid->as_string().empty() && uid->as_string() != rc->src->uid) {
       if (rc->tgt->deleting) {
-        finish(rc, queue::Result::after(std::chrono::seconds(1)));
+        finish(rc, queue::Result::requeue_after(std::chrono::seconds(1)));
       } else {
         log().info("host {} {} belongs to an earlier {} of that name; deleting it", rs.res.kind, rc->tname,
                    rs.res.kind);
@@ -504,14 +518,14 @@ void Engine::step_forward(Reconcile* rc) {
       } else if (r.already_exists()) {
         // Our cache lags the server: the watch event will bring the object and the key again.
         metrics_.conflicts++;
-        finish(rc, queue::Result::after(std::chrono::milliseconds(500)));
+        finish(rc, queue::Result::requeue_after(std::chrono::milliseconds(500)));
       } else {
         log().warn("create host {} {}: {}", rs2.res.kind, rc->tname, r.err.message);
         if (r.status == 422 || r.status == 400 || r.status == 403) {
           emit_event(rs2.source_side, rs2, rc->ns, rc->name, "Warning", "SyncError",
                      "creating " + rs2.res.kind + " " + rc->tname + " failed: " + r.err.message);
         }
-        finish(rc, r.retry_after.count() > 0 ? queue::Result::after(r.retry_after) : queue::Result::retry());
+        finish(rc, r.retry_after.count() > 0 ? queue::Result::requeue_after(r.retry_after) : queue::Result::retry());
       }
     });
     return;
@@ -537,7 +551,7 @@ void Engine::step_forward(Reconcile* rc) {
     } else {
       log().warn("update {} {} {}: {}", rs2.target_side == VCP_SIDE_HOST ? "host" : "virtual", rs2.res.kind,
                  rc->tname, r.err.message);
-      finish(rc, r.retry_after.count() > 0 ? queue::Result::after(r.retry_after) : queue::Result::retry());
+      finish(rc, r.retry_after.count() > 0 ? queue::Result::requeue_after(r.retry_after) : queue::Result::retry());
     }
   });
 }
@@ -545,7 +559,7 @@ void Engine::step_forward(Reconcile* rc) {
 void Engine::step_back(Reconcile* rc) {
   auto& ps = *plugins_[rc->p];
   auto& rs = ps.resources[rc->r];
-  if (!rc->tgt || !ps.inst->has_back_sync()) {
+  if (!rc->tgt || !ps.inst->plugin().descriptor->on_back_sync) {
     finish(rc, queue::Result::ok());
     return;
   }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -23,7 +24,7 @@
 #include "kube/client.hpp"
 #include "plugin/instance.hpp"
 #include "plugin/loader.hpp"
-#include "queue/workqueue.hpp"
+#include "queue/uv_work_queue.hpp"
 #include "util/error.hpp"
 
 namespace vc::config {
@@ -97,6 +98,7 @@ class Engine {
   void wire_events(size_t p, size_t r);
   void route(size_t p, size_t r, vcp_side side, vcp_event_type type, const informer::ObjectPtr& obj,
              const informer::ObjectPtr& old);
+  void add_key(const std::string& key);
   void enqueue(size_t p, size_t r, const std::string& ns, const std::string& name, uint64_t delay_ms);
   void process(const std::string& key);
   void finish(Reconcile* rc, queue::Result result);
@@ -122,6 +124,7 @@ class Engine {
   std::map<std::string, std::unique_ptr<informer::Informer>> informers_;  // by side|gvr|ns|selector
   std::unique_ptr<queue::UvWorkQueue> queue_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> first_seen_;
+  std::set<std::string> pending_keys_;  // keys seen before every cache synced
   // wait_for: watched object key (side|p|r|ns/name) -> waiting work keys
   std::unordered_map<std::string, std::vector<std::string>> waiters_;
   // submit results: id -> (status, body)

@@ -149,7 +149,7 @@ struct HostApi {
     auto& v = e->waiters_[k];
     if (std::find(v.begin(), v.end(), waiter) == v.end()) v.push_back(waiter);
     // The object may have appeared after the plugin looked: then wake the waiter at once.
-    if (inf->get(to_string(ns), to_string(name))) e->queue_->add(waiter);
+    if (inf->get(to_string(ns), to_string(name))) e->add_key(waiter);
   }
   static uint64_t submit(vcp_host_ctx* ctx, const vcp_write* w) {
     auto* ps = slot(ctx);
@@ -183,7 +183,7 @@ struct HostApi {
         if (auto o = informer::make_object(res.body); o && !o->resource_version.empty()) inf->observe_write(res.body);
       }
       e->results_[id] = {res.status, std::move(res.body)};
-      if (!wake.empty() && e->queue_) e->queue_->add(wake);
+      if (!wake.empty()) e->add_key(wake);
     };
     kube::Client* cl = e->client(side);
     switch (w->verb) {

@@ -18,6 +18,7 @@ namespace vc::engine {
 struct Engine::ResourceSlot {
   plugin::Resource res;
   kube::GVR gvr;
+  bool recreate_on_uid = false;
   vcp_side source_side = VCP_SIDE_VIRTUAL, target_side = VCP_SIDE_HOST;
   informer::Informer* source = nullptr;  // WATCH roles: the watched side's informer
   informer::Informer* target = nullptr;  // null for WATCH roles

@@ -135,8 +135,8 @@ void Informer::list_page(std::string continue_token, std::shared_ptr<std::vector
     std::string_view rv, cont;
     simdjson::dom::element meta;
     if (doc["metadata"].get(meta) == simdjson::SUCCESS) {
-      (void)meta["resourceVersion"].get(rv);
-      (void)meta["continue"].get(cont);
+      if (meta["resourceVersion"].get(rv) != simdjson::SUCCESS) rv = {};
+      if (meta["continue"].get(cont) != simdjson::SUCCESS) cont = {};
     }
     if (!cont.empty()) {
       list_page(std::string(cont), acc);

@@ -290,7 +290,7 @@ struct WatchDecoder {
       ev.type = EventType::kBookmark;
     } else if (type == "ERROR") {
       int64_t code = 0;
-      (void)obj["code"].get(code);
+      if (obj["code"].get(code) != simdjson::SUCCESS) code = 0;
       if (code == 410) gone = true;
       std::string reason, message;
       parse_status(minified, &reason, &message);

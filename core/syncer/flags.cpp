@@ -1,0 +1,128 @@
+#include "syncer/flags.hpp"
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+
+namespace vc::syncer {
+
+std::string usage() {
+  return R"(Usage: vcluster-syncer [flags]
+
+Copies Pods, Services and the other low-level objects of a virtual cluster into one host namespace,
+renamed <name>-x-<namespace>-x-<vcluster>, and their status back, with dlopen'd sync plugins.
+
+Flags:
+  --name NAME                  vcluster name, the suffix of host object names (default vcluster)
+  --target-namespace NS        host namespace receiving synced objects (default: the host kubeconfig's namespace)
+  --virtual-kubeconfig PATH    kubeconfig of the virtual API server (required)
+  --virtual-context NAME       context in it (default: current-context)
+  --host-kubeconfig PATH       kubeconfig of the host cluster (default: $KUBECONFIG, ~/.kube/config, in-cluster)
+  --host-context NAME          context in it
+  -f, --values FILE            vcluster values file; repeat to merge (later files win)
+  --plugins a,b,c              plugins to run (default: pods)
+  --plugin-dir DIR             extra directory to find libvcp-<name>.so in; repeatable
+  --log-level LEVEL            trace, debug, info, warn, error (default info)
+  --log-format text|json       (default text)
+  --status-address HOST:PORT   /healthz, /readyz, /metrics (default 127.0.0.1:8080; port 0 = any free port)
+  --leader-elect               run leader election on a Lease in the target namespace (HA replicas)
+  --lease-duration S, --renew-deadline S, --retry-period S   (60, 40, 15)
+  --max-in-flight N            concurrent reconciles (default 64)
+  --max-connections N          keep-alive connections per API server (default 16)
+  -h, --help
+)";
+}
+
+Error parse_flags(int argc, char** argv, Flags* f) {
+  using Setter = std::function<Error(const std::string&)>;
+  auto str = [](std::string* dst) -> Setter {
+    return [dst](const std::string& v) {
+      *dst = v;
+      return Error();
+    };
+  };
+  auto list = [](std::vector<std::string>* dst) -> Setter {
+    return [dst](const std::string& v) {
+      dst->push_back(v);
+      return Error();
+    };
+  };
+  auto num = [](const std::string& flag, auto* dst) -> Setter {
+    return [flag, dst](const std::string& v) {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n <= 0)
+        return Error(ErrorKind::kInvalidArgument, flag + " needs a positive whole number, got '" + v + "'");
+      *dst = static_cast<std::remove_pointer_t<decltype(dst)>>(n);
+      return Error();
+    };
+  };
+  std::map<std::string, Setter> with_value = {
+      {"--name", str(&f->name)},
+      {"--target-namespace", str(&f->host_namespace)},
+      {"--virtual-kubeconfig", str(&f->virtual_kubeconfig)},
+      {"--virtual-context", str(&f->virtual_context)},
+      {"--host-kubeconfig", str(&f->host_kubeconfig)},
+      {"--host-context", str(&f->host_context)},
+      {"-f", list(&f->values_files)},
+      {"--values", list(&f->values_files)},
+      {"--plugin-dir", list(&f->plugin_dirs)},
+      {"--plugins",
+       [f](const std::string& v) {
+         size_t start = 0;
+         while (start <= v.size()) {
+           size_t c = v.find(',', start);
+           std::string n = v.substr(start, c == std::string::npos ? std::string::npos : c - start);
+           if (!n.empty()) f->plugins.push_back(n);
+           if (c == std::string::npos) break;
+           start = c + 1;
+         }
+         return Error();
+       }},
+      {"--log-level", str(&f->log_level)},
+      {"--log-format",
+       [f](const std::string& v) {
+         if (v != "text" && v != "json")
+           return Error(ErrorKind::kInvalidArgument, "--log-format must be text or json, got '" + v + "'");
+         f->log_format = v;
+         return Error();
+       }},
+      {"--status-address", str(&f->status_address)},
+      {"--lease-duration", num("--lease-duration", &f->lease_duration)},
+      {"--renew-deadline", num("--renew-deadline", &f->renew_deadline)},
+      {"--retry-period", num("--retry-period", &f->retry_period)},
+      {"--max-in-flight", num("--max-in-flight", &f->max_in_flight)},
+      {"--max-connections", num("--max-connections", &f->max_connections)},
+  };
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      f->help = true;
+      return {};
+    }
+    if (a == "--leader-elect") {
+      f->leader_elect = true;
+      continue;
+    }
+    std::string value;
+    bool inline_value = false;
+    size_t eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      inline_value = true;
+    }
+    auto it = with_value.find(a);
+    if (it == with_value.end()) return Error(ErrorKind::kInvalidArgument, "unknown flag " + a);
+    if (!inline_value) {
+      if (i + 1 >= argc) return Error(ErrorKind::kInvalidArgument, "flag " + a + " needs a value");
+      value = argv[++i];
+    }
+    if (Error e = it->second(value)) return e;
+  }
+  if (!f->help && f->virtual_kubeconfig.empty())
+    return Error(ErrorKind::kInvalidArgument, "--virtual-kubeconfig is required (the virtual API server's kubeconfig)");
+  return {};
+}
+
+}  // namespace vc::syncer

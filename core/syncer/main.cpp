@@ -1,0 +1,205 @@
+// vcluster-syncer: copies low-level objects from a virtual cluster to its host namespace with the chosen
+// plugins, and status back. One libuv loop does all I/O.
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/values.hpp"
+#include "engine/engine.hpp"
+#include "engine/plugin_set.hpp"
+#include "kube/client.hpp"
+#include "kube/kubeconfig.hpp"
+#include "naming/naming.hpp"
+#include "syncer/flags.hpp"
+#include "syncer/leader.hpp"
+#include "syncer/metrics.hpp"
+#include "syncer/status_server.hpp"
+#include "util/log.hpp"
+
+using namespace vc;
+
+namespace {
+
+struct App {
+  uv_loop_t* loop = nullptr;
+  syncer::Flags flags;
+  config::Values values;
+  std::unique_ptr<kube::Client> virt, host;
+  std::unique_ptr<engine::Engine> eng;
+  std::unique_ptr<syncer::StatusServer> status;
+  std::unique_ptr<syncer::LeaderElector> leader;
+  uv_signal_t sigterm{}, sigint{};
+  bool shutting_down = false;
+  int exit_code = 0;
+};
+
+void shutdown(App* app, int code) {
+  if (app->shutting_down) return;
+  app->shutting_down = true;
+  app->exit_code = code;
+  log().info("shutting down");
+  uv_signal_stop(&app->sigterm);
+  uv_signal_stop(&app->sigint);
+  auto close_rest = [app] {
+    if (app->leader) app->leader->close(nullptr);
+    if (app->status) app->status->close(nullptr);
+    if (app->virt) app->virt->close(nullptr);
+    if (app->host) app->host->close(nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&app->sigterm), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&app->sigint), nullptr);
+  };
+  if (app->eng) {
+    app->eng->stop(close_rest);
+  } else {
+    close_rest();
+  }
+}
+
+Error load_config(const std::string& path, const std::string& context, const char* what, kube::RestConfig* cfg) {
+  Error e = path.empty() ? kube::load_default("", context, cfg) : kube::load_kubeconfig_file(path, context, cfg);
+  if (e) e.message = std::string(what) + " cluster: " + e.message;
+  return e;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  App app;
+  Error err = syncer::parse_flags(argc, argv, &app.flags);
+  if (err) {
+    std::fprintf(stderr, "vcluster-syncer: %s\nRun 'vcluster-syncer --help' for the flags.\n", err.message.c_str());
+    return 2;
+  }
+  if (app.flags.help) {
+    std::fputs(syncer::usage().c_str(), stdout);
+    return 0;
+  }
+  if (!setup_logging(app.flags.log_level, app.flags.log_format == "json" ? LogFormat::kJson : LogFormat::kText)) {
+    std::fprintf(stderr, "vcluster-syncer: --log-level '%s' is not one of trace, debug, info, warn, error\n",
+                 app.flags.log_level.c_str());
+    return 2;
+  }
+  auto& f = app.flags;
+
+  // Plugins and values: every problem here is the user's input, reported in one sentence before any
+  // connection is made, so nothing on either cluster changes.
+  std::vector<plugin::LoadedPlugin> plugins;
+  engine::PluginSetOptions po;
+  po.names = f.plugins;
+  po.search_dirs = f.plugin_dirs;
+  for (auto& d : engine::default_plugin_dirs(argv[0])) po.search_dirs.push_back(d);
+  po.values_files = f.values_files;
+  if ((err = engine::load_plugin_set(po, &plugins, &app.values))) {
+    log().error("{}", err.message);
+    return 1;
+  }
+
+  kube::RestConfig vcfg, hcfg;
+  if ((err = load_config(f.virtual_kubeconfig, f.virtual_context, "virtual", &vcfg)) ||
+      (err = load_config(f.host_kubeconfig, f.host_context, "host", &hcfg))) {
+    log().error("{}", err.message);
+    return 1;
+  }
+  if (f.host_namespace.empty()) f.host_namespace = hcfg.namespace_.empty() ? "default" : hcfg.namespace_;
+
+  app.loop = uv_default_loop();
+  kube::ClientOptions vo, ho;
+  vo.side = "virtual";
+  ho.side = "host";
+  vo.max_connections = ho.max_connections = f.max_connections;
+  if ((err = kube::Client::create(app.loop, vcfg, vo, &app.virt)) ||
+      (err = kube::Client::create(app.loop, hcfg, ho, &app.host))) {
+    log().error("{}", err.message);
+    return 1;
+  }
+
+  engine::Settings s;
+  s.vcluster_name = f.name;
+  s.host_namespace = f.host_namespace;
+  s.cluster_domain = app.values.get_string("syncer.clusterDomain");
+  if (s.cluster_domain.empty()) s.cluster_domain = "cluster.local";
+  s.max_in_flight = f.max_in_flight;
+  app.eng = std::make_unique<engine::Engine>(app.loop, app.virt.get(), app.host.get(), s, &app.values);
+  std::string names;
+  for (auto& p : plugins) {
+    names += (names.empty() ? "" : ", ") + p.name + " " + p.version;
+    app.eng->add_plugin(std::move(p));
+  }
+  log().info("vcluster-syncer for vcluster {} in host namespace {}; virtual {} host {}; plugins: {}", f.name,
+             f.host_namespace, vcfg.server, hcfg.server, names);
+
+  app.status = std::make_unique<syncer::StatusServer>(app.loop, [&app](const std::string& path) {
+    syncer::StatusReply r;
+    if (path == "/healthz" || path == "/livez") {
+      r.body = "ok\n";
+    } else if (path == "/readyz") {
+      bool ready = app.eng && app.eng->ready();
+      r.status = ready ? 200 : 503;
+      r.body = ready ? "ok\n" : "caches not synced yet\n";
+    } else if (path == "/metrics") {
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = syncer::render_metrics(*app.eng, *app.virt, *app.host, app.leader ? app.leader->leading() : true);
+    } else {
+      r.status = 404;
+      r.body = "not found; try /healthz, /readyz or /metrics\n";
+    }
+    return r;
+  });
+  if ((err = app.status->listen(f.status_address))) {
+    log().error("{}", err.message);
+    return 1;
+  }
+  log().info("serving /healthz, /readyz and /metrics on {}:{}", f.status_address.substr(0, f.status_address.rfind(':')),
+             app.status->port());
+
+  uv_signal_init(app.loop, &app.sigterm);
+  uv_signal_init(app.loop, &app.sigint);
+  app.sigterm.data = app.sigint.data = &app;
+  uv_signal_start(&app.sigterm, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data), 0); }, SIGTERM);
+  uv_signal_start(&app.sigint, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data), 0); }, SIGINT);
+
+  auto start_engine = [&app] {
+    if (Error e = app.eng->start()) {
+      log().error("{}", e.message);
+      shutdown(&app, 1);
+    }
+  };
+  if (f.leader_elect) {
+    syncer::LeaderOptions lo;
+    lo.namespace_ = f.host_namespace;
+    lo.name = naming::safe_concat({"vcluster", f.name, "controller"});
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    lo.identity = std::string(host) + "-" + std::to_string(getpid());
+    lo.lease_duration = std::chrono::seconds(f.lease_duration);
+    lo.renew_deadline = std::chrono::seconds(f.renew_deadline);
+    lo.retry_period = std::chrono::seconds(f.retry_period);
+    app.leader = std::make_unique<syncer::LeaderElector>(app.loop, app.host.get(), lo);
+    app.leader->run(start_engine, [&app] {
+      // Like vcluster: a replica that lost the lease exits, and its restart competes again.
+      shutdown(&app, 1);
+    });
+  } else {
+    start_engine();
+  }
+
+  uv_run(app.loop, UV_RUN_DEFAULT);
+  app.eng.reset();
+  // Close whatever is left (accepted status connections) so the loop can be closed cleanly.
+  uv_walk(
+      app.loop,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(app.loop, UV_RUN_DEFAULT);
+  uv_loop_close(app.loop);
+  log().info("stopped");
+  return app.exit_code;
+}

@@ -1,0 +1,74 @@
+#include "syncer/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+
+namespace vc::syncer {
+namespace {
+long rss_bytes(const char* field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field), nullptr, 10) * 1024;
+  return 0;
+}
+void requests(std::string& out, const kube::Client& c) {
+  for (auto& [k, n] : c.stats().by_verb_code)
+    out += fmt::format("vcluster_syncer_api_requests_total{{side=\"{}\",verb=\"{}\",code=\"{}\"}} {}\n", c.side(),
+                       k.first, k.second, n);
+}
+}  // namespace
+
+std::string render_metrics(const engine::Engine& eng, const kube::Client& virt, const kube::Client& host, bool leader) {
+  const auto& m = eng.metrics();
+  std::string out;
+  out += "# HELP vcluster_syncer_reconciles_total Reconciles run, by outcome.\n# TYPE vcluster_syncer_reconciles_total counter\n";
+  out += fmt::format("vcluster_syncer_reconciles_total {}\n", m.reconciles);
+  out += "# HELP vcluster_syncer_writes_total Writes made by the engine, by kind.\n# TYPE vcluster_syncer_writes_total counter\n";
+  out += fmt::format("vcluster_syncer_writes_total{{kind=\"create\"}} {}\n", m.creates);
+  out += fmt::format("vcluster_syncer_writes_total{{kind=\"update\"}} {}\n", m.updates);
+  out += fmt::format("vcluster_syncer_writes_total{{kind=\"status\"}} {}\n", m.status_updates);
+  out += fmt::format("vcluster_syncer_writes_total{{kind=\"delete\"}} {}\n", m.deletes);
+  out += fmt::format("vcluster_syncer_writes_total{{kind=\"submit\"}} {}\n", m.submits);
+  out += "# TYPE vcluster_syncer_outcomes_total counter\n";
+  out += fmt::format("vcluster_syncer_outcomes_total{{outcome=\"no_change\"}} {}\n", m.no_change);
+  out += fmt::format("vcluster_syncer_outcomes_total{{outcome=\"retry\"}} {}\n", m.retries);
+  out += fmt::format("vcluster_syncer_outcomes_total{{outcome=\"refused\"}} {}\n", m.refusals);
+  out += fmt::format("vcluster_syncer_outcomes_total{{outcome=\"wait\"}} {}\n", m.waits);
+  out += fmt::format("vcluster_syncer_outcomes_total{{outcome=\"conflict\"}} {}\n", m.conflicts);
+  out += "# HELP vcluster_syncer_informer_events_total Informer events received.\n# TYPE vcluster_syncer_informer_events_total counter\n";
+  out += fmt::format("vcluster_syncer_informer_events_total {}\n", m.informer_events);
+  out += "# HELP vcluster_syncer_queue_depth Keys waiting in the work queue.\n# TYPE vcluster_syncer_queue_depth gauge\n";
+  out += fmt::format("vcluster_syncer_queue_depth {}\n", eng.queue_depth());
+  out += "# HELP vcluster_syncer_sync_latency_seconds From the event that made a key dirty to its host create.\n";
+  out += "# TYPE vcluster_syncer_sync_latency_seconds histogram\n";
+  uint64_t cum = 0;
+  for (size_t i = 0; i < m.latency_buckets_le.size(); i++) {
+    cum += m.latency_counts[i];
+    out += fmt::format("vcluster_syncer_sync_latency_seconds_bucket{{le=\"{}\"}} {}\n", m.latency_buckets_le[i], cum);
+  }
+  cum += m.latency_counts.back();
+  out += fmt::format("vcluster_syncer_sync_latency_seconds_bucket{{le=\"+Inf\"}} {}\n", cum);
+  out += fmt::format("vcluster_syncer_sync_latency_seconds_sum {}\nvcluster_syncer_sync_latency_seconds_count {}\n",
+                     m.latency_sum, m.latency_count);
+  out += "# HELP vcluster_syncer_api_requests_total API requests by side, verb and code (0 = transport error).\n";
+  out += "# TYPE vcluster_syncer_api_requests_total counter\n";
+  requests(out, virt);
+  requests(out, host);
+  out += "# HELP vcluster_syncer_cache_objects Objects held per informer.\n# TYPE vcluster_syncer_cache_objects gauge\n";
+  for (auto& i : eng.informers()) {
+    out += fmt::format("vcluster_syncer_cache_objects{{side=\"{}\",resource=\"{}\"}} {}\n", i.side, i.resource, i.objects);
+    out += fmt::format("vcluster_syncer_cache_bytes{{side=\"{}\",resource=\"{}\"}} {}\n", i.side, i.resource, i.bytes);
+  }
+  out += "# HELP vcluster_syncer_plugin_quarantined 1 for each quarantined plugin.\n# TYPE vcluster_syncer_plugin_quarantined gauge\n";
+  for (auto& [name, reason] : eng.quarantined())
+    out += fmt::format("vcluster_syncer_plugin_quarantined{{plugin=\"{}\"}} 1\n", name);
+  out += fmt::format("# TYPE vcluster_syncer_ready gauge\nvcluster_syncer_ready {}\n", eng.ready() ? 1 : 0);
+  out += fmt::format("# TYPE vcluster_syncer_leader gauge\nvcluster_syncer_leader {}\n", leader ? 1 : 0);
+  out += fmt::format("# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n", rss_bytes("VmRSS:"));
+  out += fmt::format("# TYPE process_resident_memory_peak_bytes gauge\nprocess_resident_memory_peak_bytes {}\n", rss_bytes("VmHWM:"));
+  return out;
+}
+
+}  // namespace vc::syncer
