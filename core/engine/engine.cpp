@@ -280,7 +280,7 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
     ev.object = plugin::as_vcp_str(obj->json);
     if (old) ev.old_object = plugin::as_vcp_str(old->json);
     ps.inst->call_watch_event(ev);
-    ps.pins.clear();
+    ps.end_call();
     quarantine_check(p);
   }
 }
@@ -412,7 +412,7 @@ void Engine::process(const std::string& key) {
     vcp_buf out;
     ps.call_error.clear();
     vcp_status st = ps.inst->call_delete(args, &out);
-    ps.pins.clear();
+    ps.end_call();
     quarantine_check(rc->p);
     if (st == VCP_OK) {
       do_delete(rc, out.data);
@@ -456,7 +456,7 @@ void Engine::step_forward(Reconcile* rc) {
   vcp_buf out;
   ps.call_error.clear();
   vcp_status st = ps.inst->call_sync(args, &out);
-  ps.pins.clear();
+  ps.end_call();
   quarantine_check(rc->p);
   switch (st) {
     case VCP_OK: break;
@@ -575,7 +575,7 @@ void Engine::step_back(Reconcile* rc) {
   vcp_buf out;
   ps.call_error.clear();
   vcp_status st = ps.inst->call_back_sync(args, &out);
-  ps.pins.clear();
+  ps.end_call();
   quarantine_check(rc->p);
   if (st == VCP_RETRY) {
     finish(rc, queue::Result::retry());

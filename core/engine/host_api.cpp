@@ -57,7 +57,7 @@ struct HostApi {
     auto* ps = slot(ctx);
     return ps ? &ps->info : nullptr;
   }
-  static int config_get(vcp_host_ctx* ctx, vcp_str path, vcp_buf* out) {
+  static int config_get(vcp_host_ctx* ctx, vcp_str path, vcp_str* out) {
     auto* ps = slot(ctx);
     if (!ps || !out) return 0;
     std::string p = to_string(path);
@@ -66,25 +66,26 @@ struct HostApi {
     if (!v) return 0;
     auto raw = v->get_raw(p);
     if (!raw) return 0;
-    out->data = *raw;
+    *out = ps->keep(std::move(*raw));
     return 1;
   }
-  static void translate_name(vcp_host_ctx* ctx, vcp_name_mapping mapping, vcp_str ns, vcp_str name, vcp_buf* out) {
-    if (!ctx || !ctx->engine || !out) return;
+  static vcp_str translate_name(vcp_host_ctx* ctx, vcp_name_mapping mapping, vcp_str ns, vcp_str name) {
+    auto* ps = slot(ctx);
+    if (!ps) return vcp_str{nullptr, 0};
     const auto& s = ctx->engine->settings_;
     switch (mapping) {
-      case VCP_NAME_NAMESPACED: out->data = naming::physical_name(to_string(name), to_string(ns), s.vcluster_name); break;
+      case VCP_NAME_NAMESPACED: return ps->keep(naming::physical_name(to_string(name), to_string(ns), s.vcluster_name));
       case VCP_NAME_CLUSTER:
-        out->data = naming::physical_name_cluster_scoped(to_string(name), s.host_namespace, s.vcluster_name);
-        break;
-      default: out->data = to_string(name); break;
+        return ps->keep(naming::physical_name_cluster_scoped(to_string(name), s.host_namespace, s.vcluster_name));
+      default: return ps->keep(to_string(name));
     }
   }
-  static void translate_label_key(vcp_host_ctx* ctx, int cluster, vcp_str key, vcp_buf* out) {
-    if (!ctx || !ctx->engine || !out) return;
+  static vcp_str translate_label_key(vcp_host_ctx* ctx, int cluster, vcp_str key) {
+    auto* ps = slot(ctx);
+    if (!ps) return vcp_str{nullptr, 0};
     const auto& s = ctx->engine->settings_;
-    out->data = cluster ? naming::label_key_cluster(to_string(key), s.host_namespace, s.vcluster_name)
-                        : naming::label_key(to_string(key), s.vcluster_name);
+    return ps->keep(cluster ? naming::label_key_cluster(to_string(key), s.host_namespace, s.vcluster_name)
+                            : naming::label_key(to_string(key), s.vcluster_name));
   }
   static int cache_get(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_str name, vcp_str* out) {
     auto* inf = cache(ctx, side, r);
@@ -195,13 +196,15 @@ struct HostApi {
     }
     return id;
   }
-  static int take_result(vcp_host_ctx* ctx, uint64_t id, vcp_buf* out) {
-    if (!ctx || !ctx->engine) return 0;
+  static int take_result(vcp_host_ctx* ctx, uint64_t id, vcp_str* body) {
+    auto* ps = slot(ctx);
+    if (!ps) return 0;
     auto& m = ctx->engine->results_;
     auto it = m.find(id);
     if (it == m.end()) return 0;
     int status = it->second.first;
-    if (out) out->data = std::move(it->second.second);
+    vcp_str v = ps->keep(std::move(it->second.second));
+    if (body) *body = v;
     m.erase(it);
     return status == 0 ? -1 : status;
   }

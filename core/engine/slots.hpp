@@ -1,6 +1,7 @@
 // The engine's per-plugin and per-resource bookkeeping, shared by engine.cpp and host_api.cpp.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,16 @@ struct Engine::PluginSlot {
   bool initialized = false, in_init = false, quarantine_logged = false;
   std::string call_error;                 // set_error of the hook being called
   std::vector<informer::ObjectPtr> pins;  // objects whose JSON a hook holds views of
+  std::deque<std::string> arena;          // service results a hook holds views of (a deque never moves them)
+  // Ends a hook call: the views handed out during it are no longer valid.
+  void end_call() {
+    pins.clear();
+    arena.clear();
+  }
+  vcp_str keep(std::string s) {
+    arena.push_back(std::move(s));
+    return vcp_str{arena.back().data(), arena.back().size()};
+  }
   std::vector<std::string> config_paths;  // the values keys the plugin declared (the only ones it may read)
   vcp_cluster_info info{};
 };

@@ -236,8 +236,9 @@ typedef struct vcp_write {
 } vcp_write;
 
 /*
- * Services the engine offers. Every service takes the plugin's `ctx` first. Strings are views; results go
- * into engine-owned buffers (`vcp_buf`), which are valid until the hook that received them returns.
+ * Services the engine offers. Every service takes the plugin's `ctx` first. Strings are views. A hook's
+ * result goes into the engine-owned `vcp_buf` it was handed; a service's result is a view of engine memory
+ * valid until the current hook returns (copy what you keep).
  * Newer engines append services; check `VCP_HAS_FIELD(host, vcp_host_api, service)` before calling a
  * service younger than the minor your plugin was built against.
  */
@@ -260,14 +261,16 @@ typedef struct vcp_host_api {
   const vcp_cluster_info* (*cluster_info)(vcp_host_ctx* ctx);
 
   /* A config value by values path, rendered as text: "true"/"false", decimal, the raw string, or JSON
-     for lists and maps. Returns 0 if the key is unknown. Only keys the plugin declared are readable. */
-  int (*config_get)(vcp_host_ctx* ctx, vcp_str path, vcp_buf* out);
+     for lists and maps. Returns 1 and sets *out, or 0 if the key is unknown. Only keys the plugin declared
+     are readable. OWNERSHIP: *out is engine memory valid until the current hook returns. */
+  int (*config_get)(vcp_host_ctx* ctx, vcp_str path, vcp_str* out);
 
-  /* Name translation exactly as vcluster does it. */
-  void (*translate_name)(vcp_host_ctx* ctx, vcp_name_mapping mapping, vcp_str namespace_, vcp_str name,
-                         vcp_buf* out);
-  /* Label keys: cluster = 0 for labels of namespaced objects, 1 for cluster-scoped objects. */
-  void (*translate_label_key)(vcp_host_ctx* ctx, int cluster, vcp_str key, vcp_buf* out);
+  /* Name translation exactly as vcluster does it. OWNERSHIP: the result is engine memory valid until the
+     current hook returns. */
+  vcp_str (*translate_name)(vcp_host_ctx* ctx, vcp_name_mapping mapping, vcp_str namespace_, vcp_str name);
+  /* Label keys: cluster = 0 for labels of namespaced objects, 1 for cluster-scoped objects.
+     OWNERSHIP: as translate_name. */
+  vcp_str (*translate_label_key)(vcp_host_ctx* ctx, int cluster, vcp_str key);
 
   /* Reads a cached object of a declared resource on one side. Returns 1 and sets *out to a view valid
      until the hook returns, or 0 if absent or not cached on that side. OWNERSHIP: borrowed. */
@@ -293,9 +296,10 @@ typedef struct vcp_host_api {
 
   /* Queues a write that the engine performs asynchronously, then wakes the wake key. Returns an id > 0. */
   uint64_t (*submit)(vcp_host_ctx* ctx, const vcp_write* write);
-  /* Reads (and forgets) the result of a finished submit by id: returns the HTTP status (0 if unknown or not
-     finished) and writes the response body into out. */
-  int (*take_result)(vcp_host_ctx* ctx, uint64_t id, vcp_buf* out);
+  /* Reads (and forgets) the result of a finished submit by id: returns the HTTP status (-1 for a transport
+     error, 0 if unknown or not finished yet) and sets *body to the response body.
+     OWNERSHIP: *body is engine memory valid until the current hook returns. */
+  int (*take_result)(vcp_host_ctx* ctx, uint64_t id, vcp_str* body);
 
   /* Records a Kubernetes Event about an object of a declared resource on one side.
      type is "Normal" or "Warning"; reason is CamelCase. */
