@@ -1,0 +1,668 @@
+// vcp-pods: the pods sync plugin. Virtual pods become host pods (vcluster-behaviour.md §3); the ConfigMaps
+// and Secrets they use follow them (§5); host status and scheduling flow back. It is the reference plugin
+// for third-party authors: it uses nothing but the public ABI header, the JSON SDK and the host table.
+//
+// Every hook runs on the engine's loop thread and never blocks. Whatever needs another object (the DNS
+// Service, a ConfigMap, a token from the virtual API server) is asked for through the engine and answered
+// with VCP_WAIT; the engine wakes the pod's key when the object or the write result arrives.
+#include <vcp/plugin.h>
+
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "host.hpp"
+#include "json/json.hpp"
+#include "refs.hpp"
+#include "translate.hpp"
+
+namespace vcp_pods {
+namespace {
+
+using vc::json::Value;
+
+// Indexes into kResources; the engine passes them back in every hook.
+enum : uint32_t {
+  kPods = 0,
+  kConfigMaps = 1,
+  kSecrets = 2,
+  kServices = 3,
+  kNamespaces = 4,
+  kServiceAccounts = 5
+};
+
+constexpr const char* kIndexConfigMaps = "configmaps";
+constexpr const char* kIndexSecrets = "secrets";
+constexpr std::string_view kTokenSuffix = "-sa-token";
+// vcluster asks for ten-year tokens (§3.3): the host pod cannot renew them through the virtual API server.
+constexpr int64_t kTokenSeconds = 315360000;
+
+const vcp_resource kResources[] = {
+    {sizeof(vcp_resource), "", "v1", "pods", "Pod",
+     VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_RECREATE_ON_UID, VCP_ROLE_TO_HOST, VCP_NAME_NAMESPACED,
+     ""},
+    {sizeof(vcp_resource), "", "v1", "configmaps", "ConfigMap", VCP_RES_NAMESPACED, VCP_ROLE_TO_HOST,
+     VCP_NAME_NAMESPACED, ""},
+    {sizeof(vcp_resource), "", "v1", "secrets", "Secret", VCP_RES_NAMESPACED, VCP_ROLE_TO_HOST,
+     VCP_NAME_NAMESPACED, ""},
+    {sizeof(vcp_resource), "", "v1", "services", "Service", VCP_RES_NAMESPACED, VCP_ROLE_WATCH_HOST,
+     VCP_NAME_NAMESPACED, ""},
+    {sizeof(vcp_resource), "", "v1", "namespaces", "Namespace", 0, VCP_ROLE_WATCH_VIRTUAL, VCP_NAME_SAME, ""},
+    {sizeof(vcp_resource), "", "v1", "serviceaccounts", "ServiceAccount", VCP_RES_NAMESPACED,
+     VCP_ROLE_WATCH_VIRTUAL, VCP_NAME_NAMESPACED, ""},
+};
+
+const vcp_config_key kConfigKeys[] = {
+    {sizeof(vcp_config_key), "sync.pods.enabled", VCP_CONF_BOOL, "true",
+     "Whether virtual pods are synced to the host; when false the plugin leaves every pod alone.", nullptr},
+    {sizeof(vcp_config_key), "sync.pods.hostServiceAccount", VCP_CONF_STRING, "\"\"",
+     "Host service account every host pod runs as; empty leaves the field unset, so the host namespace's "
+     "default service account is used.",
+     nullptr},
+    {sizeof(vcp_config_key), "sync.configmaps.all", VCP_CONF_BOOL, "false",
+     "Sync every virtual ConfigMap to the host, not only those a pod uses.", nullptr},
+    {sizeof(vcp_config_key), "sync.secrets.all", VCP_CONF_BOOL, "false",
+     "Sync every virtual Secret to the host, not only those a pod uses.", nullptr},
+    {sizeof(vcp_config_key), "sync.pods.translateImages", VCP_CONF_STRING_LIST, "[]",
+     "Image rewrites \"from=to\" applied to container images by exact match.", nullptr},
+    {sizeof(vcp_config_key), "sync.pods.enforceTolerations", VCP_CONF_STRING_LIST, "[]",
+     "Tolerations \"key[=value]:Effect\" added to every host pod.", nullptr},
+};
+
+// Writes the plugin has in flight for one pod, so that a key woken again before its write finished does not
+// submit the same write twice. Tokens are held only until the host token Secret exists.
+struct PodOps {
+  uint64_t delete_host = 0;
+  uint64_t delete_virtual = 0;
+  uint64_t bind = 0;
+  uint64_t secret_write = 0;
+  std::map<std::string, uint64_t> token_requests;  // token Secret key → submit id
+  std::map<std::string, std::string> tokens;       // token Secret key → token
+};
+
+struct State {
+  Host host;
+  std::map<std::string, PodOps> ops;  // "ns/name" of the virtual pod
+};
+
+std::string key_of(std::string_view ns, std::string_view name) {
+  return std::string(ns) + "/" + std::string(name);
+}
+
+const std::string& str_at(const Value& v, std::initializer_list<std::string_view> path,
+                          std::string_view leaf) {
+  static const std::string kEmpty;
+  const Value* p = v.at(path);
+  const Value* f = p ? p->find(leaf) : nullptr;
+  return f && f->is_string() ? f->as_string() : kEmpty;
+}
+
+bool deleting(const Value& obj) {
+  return obj.at({"metadata", "deletionTimestamp"}) != nullptr;
+}
+
+void write(const Host& host, vcp_buf* out, const Value& v) {
+  std::string s = vc::json::dump(v);
+  host.api()->buf_clear(out);
+  host.api()->buf_append(out, s.data(), s.size());
+}
+
+// True while the submit `id` has not finished. A finished (or never submitted) write clears the slot, so
+// the caller may submit again if the cluster still is not as it should be.
+bool in_flight(const Host& host, uint64_t& id) {
+  if (id == 0) return false;
+  if (host.take_result(id, nullptr) == 0) return true;
+  id = 0;
+  return false;
+}
+
+// Deletes a pod on one side with DeleteOptions (grace period when given, uid precondition so that a newer
+// pod of the same name is never hit), waking the virtual pod's key when done.
+void delete_pod(State& st, uint64_t& slot, vcp_side side, std::string_view ns, std::string_view name,
+                std::optional<int64_t> grace, std::string_view uid, std::string_view vns,
+                std::string_view vname) {
+  if (in_flight(st.host, slot)) return;
+  Value opts = Value::object();
+  opts["apiVersion"] = "v1";
+  opts["kind"] = "DeleteOptions";
+  if (grace) opts["gracePeriodSeconds"] = *grace;
+  if (!uid.empty()) opts["preconditions"]["uid"] = uid;
+  slot = st.host.submit(side, kPods, VCP_VERB_DELETE, ns, name, "", vc::json::dump(opts), kPods, vns, vname);
+}
+
+void index_refs(void* user, vcp_str object, void (*emit)(void*, vcp_str), void* emit_ctx, RefKind kind) {
+  (void)user;
+  try {
+    auto pod = vc::json::parse(std::string_view(object.ptr, object.len));
+    if (!pod) return;
+    const std::string& ns = str_at(*pod, {"metadata"}, "namespace");
+    for (const Ref& r : unique_refs(*pod)) {
+      if (r.kind != kind) continue;
+      std::string v = key_of(ns, r.name);
+      emit(emit_ctx, view(v));
+    }
+  } catch (...) {
+    // An index extractor must not throw into the engine; a pod that cannot be indexed simply has no entries.
+  }
+}
+
+// --- Service-account tokens (§3.3, the Secret variant) ---------------------------------------------------
+
+// Makes sure the host token Secret of a pod exists and holds a token for every serviceAccountToken source.
+// Returns VCP_OK when it does, VCP_WAIT while a TokenRequest or the Secret write is on its way, VCP_RETRY
+// on a failed request.
+vcp_status ensure_token_secret(State& st, PodOps& ops, const Value& vpod,
+                               const std::vector<TokenSource>& sources, const std::string& secret_name) {
+  const Host& host = st.host;
+  const std::string hns = host.host_namespace();
+  const std::string& vns = str_at(vpod, {"metadata"}, "namespace");
+  const std::string& vname = str_at(vpod, {"metadata"}, "name");
+  const std::string& uid = str_at(vpod, {"metadata"}, "uid");
+
+  auto current = host.get(VCP_SIDE_HOST, kSecrets, hns, secret_name);
+  if (current && str_at(*current, {"metadata", "annotations"}, "vcluster.loft.sh/object-uid") == uid) {
+    bool complete = true;
+    for (const TokenSource& s : sources)
+      complete = complete && current->at({"data"}) && current->at({"data"})->contains(s.key);
+    if (complete) {
+      ops.tokens.clear();  // the Secret holds them now; the plugin keeps no copy
+      return VCP_OK;
+    }
+  }
+
+  std::string sa = str_at(vpod, {"spec"}, "serviceAccountName");
+  if (sa.empty()) sa = "default";
+  bool missing = false;
+  for (const TokenSource& s : sources) {
+    if (ops.tokens.count(s.key)) continue;
+    if (auto it = ops.token_requests.find(s.key); it != ops.token_requests.end()) {
+      std::string body;
+      int status = host.take_result(it->second, &body);
+      if (status == 0) {
+        missing = true;
+        continue;
+      }
+      ops.token_requests.erase(it);
+      auto resp = vc::json::parse(body);
+      const std::string& token = resp ? str_at(*resp, {"status"}, "token") : std::string();
+      if (status < 200 || status >= 300 || token.empty()) {
+        host.set_error("the TokenRequest for service account " + vns + "/" + sa + " answered HTTP " +
+                       std::to_string(status) +
+                       "; the pod waits for a token before it is created on the host");
+        return VCP_RETRY;
+      }
+      ops.tokens[s.key] = token;
+      continue;
+    }
+    Value req = Value::object();
+    req["apiVersion"] = "authentication.k8s.io/v1";
+    req["kind"] = "TokenRequest";
+    req["spec"]["audiences"] = s.audiences;
+    req["spec"]["expirationSeconds"] = kTokenSeconds;
+    Value& ref = req["spec"]["boundObjectRef"];
+    ref["kind"] = "Pod";
+    ref["apiVersion"] = "v1";
+    ref["name"] = vname;
+    ref["uid"] = uid;
+    uint64_t id = host.submit(VCP_SIDE_VIRTUAL, kServiceAccounts, VCP_VERB_CREATE, vns, sa, "token",
+                              vc::json::dump(req), kPods, vns, vname);
+    if (id == 0) {
+      host.set_error("the engine refused to submit a TokenRequest for service account " + vns + "/" + sa);
+      return VCP_RETRY;
+    }
+    ops.token_requests[s.key] = id;
+    missing = true;
+  }
+  if (missing) return VCP_WAIT;
+
+  if (ops.secret_write != 0) {
+    std::string body;
+    int status = host.take_result(ops.secret_write, &body);
+    if (status == 0) return VCP_WAIT;
+    ops.secret_write = 0;
+    if ((status < 200 || status >= 300) && status != 409) {
+      host.set_error("writing the host token Secret " + secret_name + " answered HTTP " +
+                     std::to_string(status));
+      return VCP_RETRY;
+    }
+  }
+
+  Value secret = Value::object();
+  secret["apiVersion"] = "v1";
+  secret["kind"] = "Secret";
+  Value& meta = secret["metadata"];
+  meta["name"] = secret_name;
+  meta["namespace"] = hns;
+  meta["labels"]["vcluster.loft.sh/managed-by"] = host.cluster_name();
+  meta["labels"]["vcluster.loft.sh/namespace"] = vns;
+  // object-name/namespace make the engine recognise the Secret as ours (its name is their translation);
+  // skip-backsync keeps it although no virtual Secret of that name exists; object-uid ties it to this pod.
+  meta["annotations"]["vcluster.loft.sh/object-name"] = vname + std::string(kTokenSuffix);
+  meta["annotations"]["vcluster.loft.sh/object-namespace"] = vns;
+  meta["annotations"]["vcluster.loft.sh/object-uid"] = uid;
+  meta["annotations"]["vcluster.loft.sh/skip-backsync"] = "true";
+  secret["type"] = "Opaque";
+  // stringData spares the plugin a base64 encoder; the API server stores it as data.
+  for (const auto& [k, token] : ops.tokens) secret["stringData"][k] = token;
+  vcp_verb verb = VCP_VERB_CREATE;
+  std::string name;
+  if (current) {
+    // A Secret left by an earlier pod of the same name holds tokens bound to that pod: replace them.
+    verb = VCP_VERB_UPDATE;
+    name = secret_name;
+    if (const Value* rv = current->at({"metadata", "resourceVersion"})) meta["resourceVersion"] = *rv;
+  }
+  ops.secret_write =
+      host.submit(VCP_SIDE_HOST, kSecrets, verb, hns, name, "", vc::json::dump(secret), kPods, vns, vname);
+  if (ops.secret_write == 0) {
+    host.set_error("the engine refused to submit the host token Secret " + secret_name);
+    return VCP_RETRY;
+  }
+  host.wait_for(VCP_SIDE_HOST, kSecrets, hns, secret_name, kPods, vns, vname);
+  return VCP_WAIT;
+}
+
+// --- Pods --------------------------------------------------------------------------------------------------
+
+// The IP of a host Service, or "" while it is absent or has none yet (then the pod waits for it).
+std::string service_ip(const Host& host, const std::string& name, const std::string& vns,
+                       const std::string& vname) {
+  const std::string hns = host.host_namespace();
+  auto svc = host.get(VCP_SIDE_HOST, kServices, hns, name);
+  std::string ip = svc ? str_at(*svc, {"spec"}, "clusterIP") : std::string();
+  if (ip.empty() || ip == "None") {
+    host.wait_for(VCP_SIDE_HOST, kServices, hns, name, kPods, vns, vname);
+    return "";
+  }
+  return ip;
+}
+
+Value namespace_labels(const Host& host, const std::string& vns) {
+  auto ns = host.get(VCP_SIDE_VIRTUAL, kNamespaces, "", vns);
+  const Value* labels = ns ? ns->at({"metadata", "labels"}) : nullptr;
+  return labels ? *labels : Value();
+}
+
+vcp_status create_pod(State& st, const Config& cfg, const Value& vpod, vcp_buf* out) {
+  const Host& host = st.host;
+  const std::string hns = host.host_namespace();
+  const std::string vns = str_at(vpod, {"metadata"}, "namespace");
+  const std::string vname = str_at(vpod, {"metadata"}, "name");
+  bool waiting = false;
+
+  PodFacts facts;
+  facts.kube_ip = service_ip(host, host.cluster_name(), vns, vname);
+  facts.dns_ip = service_ip(host, host.name("kube-system", "kube-dns"), vns, vname);
+  waiting = facts.kube_ip.empty() || facts.dns_ip.empty();
+
+  // Kubernetes keeps a pod pending until the ConfigMaps and Secrets it mounts exist; the host pod is
+  // created only once their host copies do, so it never starts with a missing volume.
+  for (const Ref& r : unique_refs(vpod)) {
+    uint32_t res = r.kind == RefKind::kConfigMap ? kConfigMaps : kSecrets;
+    std::string hname = host.name(vns, r.name);
+    if (host.has(VCP_SIDE_HOST, res, hns, hname)) continue;
+    if (!host.has(VCP_SIDE_VIRTUAL, res, vns, r.name)) {
+      if (r.optional) continue;
+      host.wait_for(VCP_SIDE_VIRTUAL, res, vns, r.name, kPods, vns, vname);
+      waiting = true;
+      continue;
+    }
+    host.enqueue(res, vns, r.name);
+    host.wait_for(VCP_SIDE_HOST, res, hns, hname, kPods, vns, vname);
+    waiting = true;
+  }
+
+  facts.ns_labels = namespace_labels(host, vns);
+  std::vector<TokenSource> sources = token_sources(vpod, host.cluster_domain());
+  if (!sources.empty()) {
+    facts.token_secret = host.name(vns, vname + std::string(kTokenSuffix));
+    vcp_status ts = ensure_token_secret(st, st.ops[key_of(vns, vname)], vpod, sources, facts.token_secret);
+    if (ts == VCP_RETRY) return VCP_RETRY;
+    if (ts == VCP_WAIT) waiting = true;
+  }
+  if (waiting) return VCP_WAIT;
+
+  Value hpod;
+  std::string why;
+  if (!translate_pod_create(host, cfg, facts, vpod, &hpod, &why)) {
+    host.set_error("pod " + vns + "/" + vname + " cannot be synced: " + why);
+    return VCP_REFUSED;
+  }
+  write(host, out, hpod);
+  return VCP_OK;
+}
+
+vcp_status sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
+  const Host& host = st.host;
+  Config cfg = read_config(host);
+  if (!cfg.pods_enabled) return VCP_NO_CHANGE;
+  if (!cfg.error.empty()) {
+    host.set_error(cfg.error);
+    return VCP_REFUSED;
+  }
+  auto vpod = vc::json::parse(std::string_view(args->source.ptr, args->source.len));
+  if (!vpod) {
+    host.set_error("the virtual pod is not valid JSON");
+    return VCP_REFUSED;
+  }
+  const std::string vns = str(args->source_namespace), vname = str(args->source_name);
+  const std::string& vuid = str_at(*vpod, {"metadata"}, "uid");
+  PodOps& ops = st.ops[key_of(vns, vname)];
+
+  if (args->target.len == 0) {
+    // §3.7 gate 1: a pod that is being deleted, or that already ran and lost its host pod, is never
+    // re-created; the virtual cluster has no kubelet to finish its deletion, so it is removed at once.
+    if (deleting(*vpod) || vpod->at({"status", "startTime"}) != nullptr) {
+      delete_pod(st, ops.delete_virtual, VCP_SIDE_VIRTUAL, vns, vname, 0, vuid, vns, vname);
+      return VCP_NO_CHANGE;
+    }
+    return create_pod(st, cfg, *vpod, out);
+  }
+
+  auto hpod = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
+  if (!hpod) {
+    host.set_error("the host pod is not valid JSON");
+    return VCP_RETRY;
+  }
+  if (deleting(*hpod)) {
+    // §3.8 step 1: someone deletes the host pod; the virtual pod follows with the host's grace period.
+    if (!deleting(*vpod)) {
+      std::optional<int64_t> grace;
+      if (const Value* g = hpod->at({"metadata", "deletionGracePeriodSeconds"})) {
+        grace = g->as_int64(30);
+      } else if (const Value* t = hpod->at({"spec", "terminationGracePeriodSeconds"})) {
+        grace = t->as_int64(30);
+      } else {
+        grace = 30;
+      }
+      delete_pod(st, ops.delete_virtual, VCP_SIDE_VIRTUAL, vns, vname, grace, vuid, vns, vname);
+    }
+    return VCP_NO_CHANGE;
+  }
+  if (deleting(*vpod)) {
+    // §3.8 step 2: the tenant deletes the pod; the host pod gets the same grace period.
+    std::optional<int64_t> grace;
+    if (const Value* g = vpod->at({"metadata", "deletionGracePeriodSeconds"})) grace = g->as_int64(30);
+    delete_pod(st, ops.delete_host, VCP_SIDE_HOST, str(args->target_namespace), str(args->target_name), grace,
+               str_at(*hpod, {"metadata"}, "uid"), vns, vname);
+    return VCP_NO_CHANGE;
+  }
+  write(host, out, translate_pod_update(host, cfg, *vpod, *hpod, namespace_labels(host, vns)));
+  return VCP_OK;
+}
+
+// Host status minus what the virtual pod cannot know: statuses of containers it does not declare.
+Value filtered_status(const Value& vpod, const Value& hstatus) {
+  Value status = hstatus;
+  const std::pair<std::string_view, std::string_view> lists[] = {
+      {"containerStatuses", "containers"},
+      {"initContainerStatuses", "initContainers"},
+      {"ephemeralContainerStatuses", "ephemeralContainers"}};
+  for (const auto& [slist, clist] : lists) {
+    Value* ss = status.find(slist);
+    if (ss == nullptr || !ss->is_array()) continue;
+    Value kept = Value::array();
+    for (const Value& s : ss->items()) {
+      const std::string& name = field(s, "name").as_string();
+      bool declared = false;
+      for (const Value& c : field(field(vpod, "spec"), clist).items())
+        declared = declared || field(c, "name").as_string() == name;
+      if (declared && name != "vcluster-rewrite-hosts") kept.push_back(s);
+    }
+    *ss = std::move(kept);
+  }
+  return status;
+}
+
+vcp_status back_sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
+  const Host& host = st.host;
+  Config cfg = read_config(host);
+  if (!cfg.pods_enabled) return VCP_NO_CHANGE;
+  auto vpod = vc::json::parse(std::string_view(args->source.ptr, args->source.len));
+  auto hpod = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
+  if (!vpod || !hpod) return VCP_NO_CHANGE;
+  if (deleting(*vpod) || deleting(*hpod)) return VCP_NO_CHANGE;
+  const std::string vns = str(args->source_namespace), vname = str(args->source_name);
+  PodOps& ops = st.ops[key_of(vns, vname)];
+
+  const std::string& hnode = str_at(*hpod, {"spec"}, "nodeName");
+  const std::string& vnode = str_at(*vpod, {"spec"}, "nodeName");
+  if (!hnode.empty() && vnode.empty()) {
+    // §3.8 step 3: the host scheduler placed the pod; bind the virtual pod to the same node. The watch
+    // event of the binding brings the key back for the status.
+    if (!in_flight(host, ops.bind)) {
+      Value b = Value::object();
+      b["apiVersion"] = "v1";
+      b["kind"] = "Binding";
+      b["metadata"]["name"] = vname;
+      b["metadata"]["namespace"] = vns;
+      b["target"]["apiVersion"] = "v1";
+      b["target"]["kind"] = "Node";
+      b["target"]["name"] = hnode;
+      ops.bind = host.submit(VCP_SIDE_VIRTUAL, kPods, VCP_VERB_CREATE, vns, vname, "binding",
+                             vc::json::dump(b), kPods, vns, vname);
+    }
+    return VCP_NO_CHANGE;
+  }
+  if (!hnode.empty() && hnode != vnode) {
+    // A virtual pod bound to another node than the host pod runs on cannot be reconciled.
+    delete_pod(st, ops.delete_virtual, VCP_SIDE_VIRTUAL, vns, vname, std::nullopt,
+               str_at(*vpod, {"metadata"}, "uid"), vns, vname);
+    return VCP_NO_CHANGE;
+  }
+  Value updated = *vpod;
+  if (const Value* hs = hpod->find("status")) {
+    updated["status"] = filtered_status(*vpod, *hs);
+  }
+  write(host, out, updated);
+  return VCP_OK;
+}
+
+// --- ConfigMaps and Secrets -------------------------------------------------------------------------------
+
+bool used_by_pod(const Host& host, uint32_t res, std::string_view ns, std::string_view name) {
+  bool used = false;
+  host.by_index(VCP_SIDE_VIRTUAL, kPods, res == kConfigMaps ? kIndexConfigMaps : kIndexSecrets,
+                key_of(ns, name), [&](std::string_view) {
+                  used = true;
+                  return true;
+                });
+  return used;
+}
+
+vcp_status sync_config_object(State& st, const vcp_sync_args* args, vcp_buf* out) {
+  const Host& host = st.host;
+  Config cfg = read_config(host);
+  bool secret = args->resource == kSecrets;
+  auto vobj = vc::json::parse(std::string_view(args->source.ptr, args->source.len));
+  if (!vobj) {
+    host.set_error("the virtual object is not valid JSON");
+    return VCP_REFUSED;
+  }
+  bool used = (secret ? cfg.all_secrets : cfg.all_configmaps) ||
+              str_at(*vobj, {"metadata", "annotations"}, "vcluster.loft.sh/force-sync") == "true" ||
+              (cfg.pods_enabled &&
+               used_by_pod(host, args->resource, str(args->source_namespace), str(args->source_name)));
+  if (!used) return VCP_SKIP;
+  std::optional<Value> current;
+  if (args->target.len > 0) current = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
+  write(host, out, translate_config_object(host, *vobj, current ? &*current : nullptr, secret));
+  return VCP_OK;
+}
+
+// --- Hooks
+// ---------------------------------------------------------------------------------------------------
+
+template <typename F>
+vcp_status guarded(State* st, F body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    st->host.set_error(std::string("pods plugin internal error: ") + e.what());
+  } catch (...) {
+    st->host.set_error("pods plugin internal error: unknown exception");
+  }
+  return VCP_ERROR;
+}
+
+vcp_status on_init(const vcp_host_api* api, vcp_host_ctx* ctx, void** state) {
+  try {
+    if (api == nullptr || api->abi_major != VCP_ABI_MAJOR || !VCP_HAS_FIELD(api, vcp_host_api, emit_event)) {
+      return VCP_ERROR;
+    }
+    auto* st = new State{Host(api, ctx), {}};
+    api->add_index(
+        ctx, VCP_SIDE_VIRTUAL, kPods, kIndexConfigMaps,
+        [](void* u, vcp_str o, void (*emit)(void*, vcp_str), void* e) {
+          index_refs(u, o, emit, e, RefKind::kConfigMap);
+        },
+        nullptr);
+    api->add_index(
+        ctx, VCP_SIDE_VIRTUAL, kPods, kIndexSecrets,
+        [](void* u, vcp_str o, void (*emit)(void*, vcp_str), void* e) {
+          index_refs(u, o, emit, e, RefKind::kSecret);
+        },
+        nullptr);
+    *state = st;
+    return VCP_OK;
+  } catch (...) {
+    return VCP_ERROR;
+  }
+}
+
+void on_shutdown(void* state) {
+  delete static_cast<State*>(state);
+}
+
+vcp_status on_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
+  auto* st = static_cast<State*>(state);
+  return guarded(st, [&] {
+    switch (args->resource) {
+      case kPods:
+        return sync_pod(*st, args, out);
+      case kConfigMaps:
+      case kSecrets:
+        return sync_config_object(*st, args, out);
+      default:
+        return VCP_SKIP;
+    }
+  });
+}
+
+vcp_status on_back_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
+  auto* st = static_cast<State*>(state);
+  return guarded(st, [&] { return args->resource == kPods ? back_sync_pod(*st, args, out) : VCP_NO_CHANGE; });
+}
+
+vcp_status on_delete(void* state, const vcp_sync_args* args, vcp_buf* out) {
+  auto* st = static_cast<State*>(state);
+  return guarded(st, [&]() -> vcp_status {
+    const Host& host = st->host;
+    auto target = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
+    const std::string vns = str(args->source_namespace), vname = str(args->source_name);
+    if (args->resource == kPods) {
+      if (!read_config(host).pods_enabled) return VCP_SKIP;
+      st->ops.erase(key_of(vns, vname));
+      // The uid precondition makes sure the engine deletes the host pod it saw, not a newer one.
+      Value opts = Value::object();
+      opts["apiVersion"] = "v1";
+      opts["kind"] = "DeleteOptions";
+      if (target) {
+        if (const std::string& uid = str_at(*target, {"metadata"}, "uid"); !uid.empty())
+          opts["preconditions"]["uid"] = uid;
+      }
+      write(host, out, opts);
+      return VCP_OK;
+    }
+    if (args->resource == kSecrets && target &&
+        str_at(*target, {"metadata", "annotations"}, "vcluster.loft.sh/skip-backsync") == "true") {
+      // A token Secret has no virtual twin by design; it goes when its pod goes.
+      if (vname.size() > kTokenSuffix.size() && vname.ends_with(kTokenSuffix)) {
+        std::string pod = vname.substr(0, vname.size() - kTokenSuffix.size());
+        if (host.has(VCP_SIDE_VIRTUAL, kPods, vns, pod)) return VCP_SKIP;
+        return VCP_OK;
+      }
+      return VCP_SKIP;
+    }
+    return VCP_OK;
+  });
+}
+
+void on_watch_event(void* state, const vcp_event* ev) {
+  auto* st = static_cast<State*>(state);
+  try {
+    const Host& host = st->host;
+    if (ev->side == VCP_SIDE_VIRTUAL && ev->resource == kPods) {
+      // A pod that appears or changes may start or stop using ConfigMaps and Secrets: re-evaluate each of
+      // them, from the old and the new spec, so that unused host copies are deleted.
+      for (vcp_str raw : {ev->object, ev->old_object}) {
+        if (raw.len == 0) continue;
+        auto pod = vc::json::parse(std::string_view(raw.ptr, raw.len));
+        if (!pod) continue;
+        const std::string& ns = str_at(*pod, {"metadata"}, "namespace");
+        for (const Ref& r : unique_refs(*pod))
+          host.enqueue(r.kind == RefKind::kConfigMap ? kConfigMaps : kSecrets, ns, r.name);
+        if (ev->type == VCP_EVENT_DELETED) {
+          const std::string& name = str_at(*pod, {"metadata"}, "name");
+          st->ops.erase(key_of(ns, name));
+          if (!token_sources(*pod, "cluster.local").empty())
+            host.enqueue(kSecrets, ns, name + std::string(kTokenSuffix));
+        }
+      }
+      return;
+    }
+    if (ev->side == VCP_SIDE_VIRTUAL && ev->resource == kNamespaces && ev->type != VCP_EVENT_DELETED) {
+      // Namespace labels are copied onto pods (ns-label keys), so a label change re-syncs its pods.
+      auto ns = vc::json::parse(std::string_view(ev->object.ptr, ev->object.len));
+      if (!ns) return;
+      std::optional<Value> old;
+      if (ev->old_object.len > 0)
+        old = vc::json::parse(std::string_view(ev->old_object.ptr, ev->old_object.len));
+      const Value* labels = ns->at({"metadata", "labels"});
+      const Value* old_labels = old ? old->at({"metadata", "labels"}) : nullptr;
+      if (ev->type == VCP_EVENT_MODIFIED && ((labels == nullptr && old_labels == nullptr) ||
+                                             (labels && old_labels && *labels == *old_labels))) {
+        return;
+      }
+      const std::string& name = str_at(*ns, {"metadata"}, "name");
+      host.list(VCP_SIDE_VIRTUAL, kPods, name, [&](std::string_view pod) {
+        vc::json::Meta m;
+        if (vc::json::peek_meta(pod, &m)) host.enqueue(kPods, m.namespace_, m.name);
+        return false;
+      });
+    }
+  } catch (...) {
+    // Watch handlers only schedule work; losing one event costs a resync, never correctness of a write.
+  }
+}
+
+const vcp_plugin kPlugin = {
+    sizeof(vcp_plugin),
+    VCP_ABI_MAJOR,
+    VCP_ABI_MINOR,
+    "pods",
+    "0.1.0",
+    "Syncs virtual pods to the host namespace, with the ConfigMaps, Secrets and service-account tokens they "
+    "use, "
+    "and their status and node binding back.",
+    kResources,
+    sizeof(kResources) / sizeof(kResources[0]),
+    kConfigKeys,
+    sizeof(kConfigKeys) / sizeof(kConfigKeys[0]),
+    &on_init,
+    &on_shutdown,
+    &on_sync,
+    &on_back_sync,
+    &on_delete,
+    &on_watch_event,
+};
+
+}  // namespace
+}  // namespace vcp_pods
+
+extern "C" VCP_EXPORT const vcp_plugin* vcp_plugin_entry_v1(void) {
+  return &vcp_pods::kPlugin;
+}

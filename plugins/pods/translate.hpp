@@ -1,0 +1,78 @@
+// Virtual → host translation of pods, ConfigMaps and Secrets (vcluster-behaviour.md §2, §3, §5). The
+// functions here read nothing but their arguments and the naming services of the host table, so the golden
+// tests pin their output exactly; the lifecycle decisions (wait, delete, bind) live in plugin.cpp.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "host.hpp"
+#include "json/json.hpp"
+
+namespace vcp_pods {
+
+// The plugin's configuration keys, parsed once per hook from the engine's rendered values.
+struct Config {
+  bool pods_enabled = true;
+  std::string host_service_account;  // "" = leave spec.serviceAccountName unset (host namespace default)
+  bool all_configmaps = false;
+  bool all_secrets = false;
+  std::vector<std::pair<std::string, std::string>> translate_images;  // exact image → replacement
+  vc::json::Value enforce_tolerations = vc::json::Value::array();     // parsed toleration objects
+  std::string error;  // a sentence naming the malformed key, when parsing failed
+};
+
+// Parses the values the engine renders for our keys (see the table in plugin.cpp).
+Config read_config(const Host& host);
+
+// Facts the create-time translation needs from other objects; the caller resolves (or waits for) them.
+struct PodFacts {
+  std::string kube_ip;        // ClusterIP of the vcluster's own host Service
+  std::string dns_ip;         // ClusterIP of the host copy of the virtual kube-dns Service
+  vc::json::Value ns_labels;  // labels of the pod's virtual Namespace (object, may be null)
+  std::string token_secret;   // host name of the pod's service-account token Secret ("" if none needed)
+};
+
+// One projected serviceAccountToken source of a pod, and where its token goes in the token Secret.
+struct TokenSource {
+  std::string key;            // data key in the token Secret
+  vc::json::Value audiences;  // array of strings
+};
+
+// The serviceAccountToken projections of a virtual pod, in volume order. The Secret key is the volume
+// name (as vcluster's --service-account-token-secrets does), suffixed ".<n>" for the n-th further token
+// source of the same volume, so keys never collide and are valid Secret keys (volume names are DNS labels).
+std::vector<TokenSource> token_sources(const vc::json::Value& pod, const std::string& cluster_domain);
+
+// The host label key carrying label `key` of a pod's virtual Namespace, or "" when it cannot be derived
+// from the host's label-key service (vcluster names longer than 24 bytes; see README).
+std::string ns_label_key(const Host& host, std::string_view key);
+
+// The hostname a pod gets when spec.hostname is empty (§1.6).
+std::string pod_hostname(std::string_view vname);
+
+// Host labels for a namespaced object: every virtual key translated, plus managed-by and namespace; ns
+// labels (pods only) when given. `keep_from` (the current host labels) contributes only controlled-by.
+vc::json::Value translate_labels(const Host& host, const vc::json::Value& vobj,
+                                 const vc::json::Value* ns_labels, const vc::json::Value* keep_from);
+
+// Host annotations (§2.1 merge plus, for pods, the §3.1 pod annotations). `current` is the host object's
+// annotations (null on create).
+vc::json::Value translate_annotations(const vc::json::Value& vobj, const vc::json::Value* current, bool pod);
+
+// The host pod to create. Returns false with a sentence in *why when the pod cannot be translated.
+bool translate_pod_create(const Host& host, const Config& cfg, const PodFacts& facts,
+                          const vc::json::Value& vpod, vc::json::Value* out, std::string* why);
+
+// The host pod after a change of the virtual one: the current host pod with only the fields Kubernetes
+// lets change (images, activeDeadlineSeconds) and the metadata recomputed (§3.8 step 8).
+vc::json::Value translate_pod_update(const Host& host, const Config& cfg, const vc::json::Value& vpod,
+                                     const vc::json::Value& hpod, const vc::json::Value& ns_labels);
+
+// The host ConfigMap or Secret for a virtual one; `current` is the host object or null.
+vc::json::Value translate_config_object(const Host& host, const vc::json::Value& vobj,
+                                        const vc::json::Value* current, bool secret);
+
+}  // namespace vcp_pods
