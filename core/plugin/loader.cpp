@@ -31,7 +31,8 @@ static_assert(VCP_ABI_MINOR != 0 || kConfigKeySizeV1_0 == sizeof(vcp_config_key)
 // validator reading far past the end of the plugin's static data.
 constexpr uint32_t kMaxTableLength = 256;
 
-constexpr uint32_t kKnownResourceFlags = VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_KEEP_ON_DELETE;
+constexpr uint32_t kKnownResourceFlags =
+    VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_KEEP_ON_DELETE | VCP_RES_RECREATE_ON_UID;
 
 bool is_lower_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -237,8 +238,8 @@ Error copy_resources(const vcp_plugin* d, const std::string& me, LoadedPlugin* o
     }
     if ((r->flags & ~kKnownResourceFlags) != 0) {
       return refuse(
-          fmt::format("{} {} sets unknown flags 0x{:x}; use only VCP_RES_NAMESPACED, VCP_RES_STATUS and "
-                      "VCP_RES_KEEP_ON_DELETE",
+          fmt::format("{} {} sets unknown flags 0x{:x}; use only VCP_RES_NAMESPACED, VCP_RES_STATUS, "
+                      "VCP_RES_KEEP_ON_DELETE and VCP_RES_RECREATE_ON_UID",
                       me, named, r->flags & ~kKnownResourceFlags));
     }
     if (!known_role(r->role)) {
@@ -251,6 +252,7 @@ Error copy_resources(const vcp_plugin* d, const std::string& me, LoadedPlugin* o
     res.namespaced = (r->flags & VCP_RES_NAMESPACED) != 0;
     res.has_status = (r->flags & VCP_RES_STATUS) != 0;
     res.keep_on_delete = (r->flags & VCP_RES_KEEP_ON_DELETE) != 0;
+    res.recreate_on_uid = (r->flags & VCP_RES_RECREATE_ON_UID) != 0;
     res.role = static_cast<vcp_role>(r->role);
     res.label_selector = r->label_selector == nullptr ? "" : r->label_selector;
     // The mapping only matters for resources the plugin writes; the header says it is ignored for WATCH

@@ -26,6 +26,7 @@ struct Resource {
   bool namespaced = false;
   bool has_status = false;
   bool keep_on_delete = false;
+  bool recreate_on_uid = false;  // VCP_RES_RECREATE_ON_UID
   vcp_role role = VCP_ROLE_WATCH_VIRTUAL;
   vcp_name_mapping mapping = VCP_NAME_NAMESPACED;
   std::string label_selector;  // "" = all objects

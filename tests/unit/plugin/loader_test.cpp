@@ -221,6 +221,19 @@ TEST_CASE("a valid in-memory descriptor passes and is copied field by field") {
   CHECK(out.config_keys[1].object_fields == std::vector<std::string>{"from", "to"});
 }
 
+TEST_CASE("every resource flag is copied into its own field") {
+  MemPlugin m;
+  m.res[0].flags = VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_KEEP_ON_DELETE | VCP_RES_RECREATE_ON_UID;
+  LoadedPlugin out;
+  REQUIRE(m.validate(&out).ok());
+  CHECK(out.resources[0].namespaced);
+  CHECK(out.resources[0].has_status);
+  CHECK(out.resources[0].keep_on_delete);
+  CHECK(out.resources[0].recreate_on_uid);
+  CHECK_FALSE(out.resources[1].has_status);
+  CHECK_FALSE(out.resources[1].recreate_on_uid);
+}
+
 TEST_CASE("a NULL group and a NULL label selector read as the core group and all objects") {
   MemPlugin m;
   m.res[0].group = nullptr;
@@ -347,7 +360,7 @@ TEST_CASE("a resource with unknown flags, role or name mapping is refused") {
   m.res[0].flags = VCP_RES_NAMESPACED | 0x10;
   CHECK(m.refusal() == kMe +
                            " resource #0 (configmaps) sets unknown flags 0x10; use only VCP_RES_NAMESPACED, "
-                           "VCP_RES_STATUS and VCP_RES_KEEP_ON_DELETE");
+                           "VCP_RES_STATUS, VCP_RES_KEEP_ON_DELETE and VCP_RES_RECREATE_ON_UID");
   MemPlugin r;
   r.res[1].role = 0;
   CHECK(r.refusal() == kMe +
