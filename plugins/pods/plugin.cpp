@@ -295,8 +295,16 @@ vcp_status create_pod(State& st, const Config& cfg, const Value& vpod, vcp_buf* 
 
   PodFacts facts;
   facts.kube_ip = service_ip(host, host.cluster_name(), vns, vname);
-  facts.dns_ip = service_ip(host, host.name("kube-system", "kube-dns"), vns, vname);
-  waiting = facts.kube_ip.empty() || facts.dns_ip.empty();
+  waiting = facts.kube_ip.empty();
+  // Only the policies the translator rewrites to the virtual DNS need its IP (§3.2); a pod with dnsPolicy
+  // Default or None must not wait for a Service it never uses.
+  const Value* spec = vpod.find("spec");
+  std::string policy(spec ? field(*spec, "dnsPolicy").string_or("ClusterFirst") : "ClusterFirst");
+  bool host_network = spec && field(*spec, "hostNetwork").as_bool(false);
+  if ((policy == "ClusterFirst" && !host_network) || policy == "ClusterFirstWithHostNet") {
+    facts.dns_ip = service_ip(host, host.name("kube-system", "kube-dns"), vns, vname);
+    waiting = waiting || facts.dns_ip.empty();
+  }
 
   // Kubernetes keeps a pod pending until the ConfigMaps and Secrets it mounts exist; the host pod is
   // created only once their host copies do, so it never starts with a missing volume.
