@@ -93,6 +93,7 @@ class ClientCore {
  public:
   ClientCore(uv_loop_t* loop, Endpoint ep, ClientOptions opts);
   ~ClientCore();
+  bool has_open_handles() const;
 
   uint64_t submit(Request req, Callback cb, StreamHandlers sh, bool stream);
   void cancel(uint64_t id);
@@ -718,14 +719,10 @@ ClientCore::ClientCore(uv_loop_t* loop, Endpoint ep, ClientOptions opts)
   }
 }
 
-ClientCore::~ClientCore() {
-  if (defer_open_ || !conns_.empty() || live_ops_ > 0) {
-    // Freeing now would leave libuv holding pointers into freed memory; crashing loudly is kinder.
-    vc::log().critical(
-        "http: the client for {} was destroyed with open handles; call close() and wait for its callback",
-        authority_);
-    std::abort();
-  }
+ClientCore::~ClientCore() = default;
+
+bool ClientCore::has_open_handles() const {
+  return defer_open_ || !conns_.empty() || live_ops_ > 0;
 }
 
 Error ClientCore::build_head(Op* op, const Request& req) const {
@@ -1088,7 +1085,17 @@ Client::Stats ClientCore::stats() const {
 Client::Client(uv_loop_t* loop, Endpoint ep, ClientOptions opts)
     : core_(std::make_unique<detail::ClientCore>(loop, std::move(ep), opts)) {}
 
-Client::~Client() = default;
+Client::~Client() {
+  if (core_ && core_->has_open_handles()) {
+    // libuv still holds pointers into the core; freeing it would turn the next loop turn into a
+    // use-after-free. Leaking it keeps the process sound, and the message names the fix.
+    vc::log().critical(
+        "http: the client for {} was destroyed with open handles and is leaked; call close() and wait for "
+        "its callback before destroying it",
+        core_->authority());
+    (void)core_.release();
+  }
+}
 
 uint64_t Client::send(Request req, Callback cb) {
   return core_->submit(std::move(req), std::move(cb), {}, false);

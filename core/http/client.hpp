@@ -83,7 +83,8 @@ class ClientCore;
 class Client {
  public:
   Client(uv_loop_t* loop, Endpoint ep, ClientOptions opts = {});
-  // Requires close() to have completed (its callback ran), or that nothing was ever sent.
+  // Requires close() to have completed (its callback ran), or that nothing was ever sent. Destroyed with
+  // open handles, it logs a critical message and leaks its state rather than leave libuv dangling pointers.
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

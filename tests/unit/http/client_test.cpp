@@ -627,8 +627,8 @@ TEST_CASE("a pooled connection the server dropped: GET is retried once on a fres
   // The server answers the first request on each connection and drops the connection on the second,
   // which is what a client sees when the server's idle close crosses its next request.
   std::map<int, int> per_conn;
-  server.set_handler([&](TestServer::Conn& c, const ServerRequest&) {
-    if (++per_conn[c.id()] >= 2) {
+  server.set_handler([&](TestServer::Conn& c, const ServerRequest& req) {
+    if (++per_conn[c.id()] >= 2 || req.target == "/always-dropped") {
       c.abort();
       return;
     }
@@ -653,6 +653,16 @@ TEST_CASE("a pooled connection the server dropped: GET is retried once on a fres
     REQUIRE(server.requests.size() == 3);
     CHECK(server.requests[1].conn_id == server.requests[0].conn_id);
     CHECK(server.requests[2].conn_id != server.requests[0].conn_id);
+  }
+  SUBCASE("GET whose retry fails too reports the error after exactly one retry") {
+    Result r;
+    client.send(get("/always-dropped"), capture(r));
+    CHECK(run_until(l.get(), [&] { return r.calls == 1; }));
+    CHECK(r.err.kind == ErrorKind::kIo);
+    CHECK(contains(r.err.message, "closed the connection before answering GET /always-dropped"));
+    CHECK(client.stats().retries == 1);
+    CHECK(server.accepted == 2);
+    CHECK(server.requests.size() == 3);
   }
   SUBCASE("POST") {
     Request post = get("/2");
