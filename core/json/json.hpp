@@ -35,6 +35,9 @@ using Object = std::vector<Member>;
 enum class Type { kNull, kBool, kInt64, kUint64, kDouble, kString, kArray, kObject };
 
 class Value {
+  using Storage =
+      std::variant<std::monostate, bool, std::int64_t, std::uint64_t, double, std::string, Array, Object>;
+
  public:
   Value() noexcept = default;
   Value(std::nullptr_t) noexcept {}
@@ -45,15 +48,7 @@ class Value {
   requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char> &&
            !std::is_same_v<T, char8_t> && !std::is_same_v<T, char16_t> && !std::is_same_v<T, char32_t> &&
            !std::is_same_v<T, wchar_t>) Value(T i)
-  noexcept {
-    if constexpr (std::is_signed_v<T>) {
-      v_ = static_cast<std::int64_t>(i);
-    } else if (static_cast<std::uint64_t>(i) > static_cast<std::uint64_t>(INT64_MAX)) {
-      v_ = static_cast<std::uint64_t>(i);
-    } else {
-      v_ = static_cast<std::int64_t>(i);
-    }
-  }
+  noexcept : v_(from_integer(i)) {}
   Value(double d) noexcept : v_(d) {}
   Value(const char* s) : v_(std::string(s)) {}
   Value(std::string_view s) : v_(std::string(s)) {}
@@ -139,7 +134,20 @@ class Value {
   friend bool operator==(const Value& a, const Value& b) noexcept;
 
  private:
-  std::variant<std::monostate, bool, std::int64_t, std::uint64_t, double, std::string, Array, Object> v_;
+  // Builds the storage in the member initialiser rather than assigning in the constructor body: the
+  // assignment form makes GCC 12 report a false -Wmaybe-uninitialized under the sanitizers.
+  template <typename T>
+  static Storage from_integer(T i) noexcept {
+    if constexpr (std::is_signed_v<T>) {
+      return Storage(std::in_place_type<std::int64_t>, static_cast<std::int64_t>(i));
+    } else if (static_cast<std::uint64_t>(i) > static_cast<std::uint64_t>(INT64_MAX)) {
+      return Storage(std::in_place_type<std::uint64_t>, static_cast<std::uint64_t>(i));
+    } else {
+      return Storage(std::in_place_type<std::int64_t>, static_cast<std::int64_t>(i));
+    }
+  }
+
+  Storage v_;
 };
 
 // Parses one JSON document (RFC 8259). Integers keep their exact value: int64 when they fit, uint64 above
