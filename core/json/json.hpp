@@ -108,6 +108,10 @@ class Value {
   Value* find(std::string_view key) noexcept;
   bool contains(std::string_view key) const noexcept { return find(key) != nullptr; }
 
+  // References returned by operator[], ensure and push_back are invalidated by a later insertion into the
+  // same container, exactly as with std::vector: `o["a"] = o["b"]` may read a moved-from member, so copy
+  // first (`Value b = o["b"]; o["a"] = b;`).
+  //
   // The member named key, inserted as null at the end when missing. A null value first becomes an empty
   // object; any other non-object value is replaced by an empty object, since writing a field means the
   // caller wants an object there (the alternative, throwing, is not allowed across our module boundaries).
