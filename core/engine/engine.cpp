@@ -125,7 +125,7 @@ void Engine::add_plugin(plugin::LoadedPlugin loaded) {
   for (size_t i = 0; i < loaded.resources.size(); i++) {
     const auto& r = loaded.resources[i];
     ResourceSlot rs;
-    rs.recreate_on_uid = (loaded.descriptor->resources[i].flags & VCP_RES_RECREATE_ON_UID) != 0;
+    rs.recreate_on_uid = r.recreate_on_uid;
     rs.res = r;
     rs.gvr = kube::GVR{r.group, r.version, r.resource, r.namespaced, r.kind};
     ps->resources.push_back(std::move(rs));
@@ -516,9 +516,11 @@ void Engine::step_forward(Reconcile* rc) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second).count());
         finish(rc, queue::Result::ok());
       } else if (r.already_exists()) {
-        // Our cache lags the server: the watch event will bring the object and the key again.
+        // Either our cache lags the server (then the watch brings the object and the key again), or a
+        // host object we do not own holds the name: the target informer only sees objects carrying our
+        // managed-by label, so ask the server whose it is.
         metrics_.conflicts++;
-        finish(rc, queue::Result::requeue_after(std::chrono::milliseconds(500)));
+        check_foreign(rc);
       } else {
         log().warn("create host {} {}: {}", rs2.res.kind, rc->tname, r.err.message);
         if (r.status == 422 || r.status == 400 || r.status == 403) {
@@ -553,6 +555,28 @@ void Engine::step_forward(Reconcile* rc) {
                  rc->tname, r.err.message);
       finish(rc, r.retry_after.count() > 0 ? queue::Result::requeue_after(r.retry_after) : queue::Result::retry());
     }
+  });
+}
+
+void Engine::check_foreign(Reconcile* rc) {
+  auto& rs = plugins_[rc->p]->resources[rc->r];
+  std::weak_ptr<bool> alive = alive_;
+  client(rs.target_side)->get(rs.gvr, rc->tns, rc->tname, [this, alive, rc](kube::Result r) {
+    if (alive.expired()) return;
+    auto& rs2 = plugins_[rc->p]->resources[rc->r];
+    auto o = r.ok() ? informer::make_object(r.body) : nullptr;
+    if (o && !owned_target(rs2, *o)) {
+      metrics_.refusals++;
+      std::string msg = "cannot sync " + rs2.res.kind + " " + informer::make_key(rc->ns, rc->name) + ": host " +
+                        rs2.res.kind + " " + informer::make_key(rc->tns, rc->tname) +
+                        " exists and is not managed by vcluster " + settings_.vcluster_name +
+                        "; rename the virtual object or remove the host one";
+      log().warn("{}", msg);
+      emit_event(rs2.source_side, rs2, rc->ns, rc->name, "Warning", "SyncError", msg);
+      finish(rc, queue::Result::ok());
+      return;
+    }
+    finish(rc, queue::Result::requeue_after(std::chrono::milliseconds(500)));
   });
 }
 

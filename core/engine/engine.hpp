@@ -104,6 +104,7 @@ class Engine {
   void finish(Reconcile* rc, queue::Result result);
   void step_forward(Reconcile* rc);
   void step_back(Reconcile* rc);
+  void check_foreign(Reconcile* rc);
   void do_delete(Reconcile* rc, const std::string& options);
   void quarantine_check(size_t p);
   void on_all_synced();

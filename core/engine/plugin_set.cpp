@@ -7,8 +7,6 @@
 #include <cstdlib>
 #include <set>
 
-#include <yaml-cpp/yaml.h>
-
 namespace vc::engine {
 
 const std::vector<std::string>& default_plugins() {
@@ -46,24 +44,6 @@ Error load_named(const std::string& name, const std::string& path_override, cons
   if (e) return e;
   out->push_back(std::move(lp));
   return {};
-}
-
-// The names under `plugins:` in the values files (already validated, so the files parse).
-std::vector<std::string> plugin_names_in(const std::vector<std::string>& files) {
-  std::vector<std::string> names;
-  for (auto& f : files) {
-    try {
-      YAML::Node doc = YAML::LoadFile(f);
-      if (doc && doc.IsMap() && doc["plugins"] && doc["plugins"].IsMap())
-        for (auto it : doc["plugins"]) {
-          auto n = it.first.as<std::string>();
-          if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-        }
-    } catch (const std::exception&) {
-      // Values::load already reported any problem with this file.
-    }
-  }
-  return names;
 }
 
 std::vector<config::KeySpec> spec_for(const std::vector<plugin::LoadedPlugin>& plugins) {
@@ -137,7 +117,7 @@ Error load_plugin_set(const PluginSetOptions& opts, std::vector<plugin::LoadedPl
   bool extra = false;
   std::set<std::string> have;
   for (auto& p : loaded) have.insert(p.name);
-  for (auto& name : plugin_names_in(opts.values_files)) {
+  for (auto& name : v.names_under("plugins")) {
     bool enabled = v.is_set("plugins." + name + ".enabled") ? v.get_bool("plugins." + name + ".enabled") : true;
     std::string path = v.get_string("plugins." + name + ".path");
     if (!enabled || have.count(name)) continue;

@@ -1,0 +1,81 @@
+# Shared helpers of the integration tests: checks with a summary line, polling with deadlines, and
+# clusters/syncers that are always stopped (by PID) when the test exits, whatever happens.
+# shellcheck shell=bash
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/lib.sh"
+CLUSTER=$ROOT/tests/bed/cluster
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
+check() {
+  local desc=$1
+  shift
+  if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+summary() {
+  echo "$passed passed, $failed failed"
+  ((failed == 0))
+}
+# poll SECONDS COMMAND...: true as soon as COMMAND succeeds, false when the deadline passes.
+poll() {
+  local end=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < end)) || return 1
+    sleep 0.2
+  done
+}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vc-it.XXXXXX")
+_clusters=()
+_pids=()
+_cleanup() {
+  local rc=$?
+  local p c
+  for p in "${_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${_pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+  done
+  for c in "${_clusters[@]}"; do "$CLUSTER" stop "$(basename "$c")" --dir "$c" >/dev/null 2>&1 || rc=1; done
+  if ((rc != 0)) && [ -n "${KEEP_LOGS_ON_FAILURE:-}" ]; then echo "# logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_cluster NAME ROLE: starts a bed cluster under $WORK; sets KC_<NAME> to its kubeconfig.
+start_cluster() {
+  local name=$1 role=$2 dir=$WORK/$1
+  _clusters+=("$dir")
+  local kc
+  kc=$("$CLUSTER" start "$name-$$" --role "$role" --dir "$dir") || { not_ok "start $role cluster $name"; summary; exit 1; }
+  printf -v "KC_$name" '%s' "$kc"
+}
+
+# start_bg LOGFILE COMMAND...: starts a process in the background, tracked for cleanup; sets LAST_PID.
+start_bg() {
+  local logf=$1
+  shift
+  "$@" >"$logf" 2>&1 &
+  LAST_PID=$!
+  _pids+=("$LAST_PID")
+}
+
+# stop_pid PID: SIGTERM, wait for the exit; returns the process's exit code.
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null
+  wait "$1"
+}
+
+# metric URL NAME_WITH_LABELS: prints a Prometheus sample value (0 when absent).
+metric() {
+  curl -sf "$1/metrics" | awk -v k="$2" '$1 == k {print $2; found=1} END {if (!found) print 0}'
+}
+
+# free_port: a free loopback port.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
