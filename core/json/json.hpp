@@ -109,7 +109,7 @@ class Value {
   bool contains(std::string_view key) const noexcept { return find(key) != nullptr; }
 
   // References returned by operator[], ensure and push_back are invalidated by a later insertion into the
-  // same container, exactly as with std::vector: `o["a"] = o["b"]` may read a moved-from member, so copy
+  // same container, exactly as with std::vector: `o["a"] = o["b"]` may copy from freed memory, so copy
   // first (`Value b = o["b"]; o["a"] = b;`).
   //
   // The member named key, inserted as null at the end when missing. A null value first becomes an empty
