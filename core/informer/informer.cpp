@@ -32,6 +32,40 @@ simdjson::dom::parser& parser() {
   return p;
 }
 
+// Pages at least this large are parsed off the loop thread.
+constexpr size_t kOffLoopBytes = 512 * 1024;
+
+// One list page, parsed: runs on any thread (it touches only its own data and a thread-local parser).
+struct ParsedPage {
+  std::string body;
+  bool ok = false;
+  std::vector<ObjectPtr> items;
+  std::string resource_version, continue_token;
+};
+
+void parse_page(ParsedPage* page) {
+  simdjson::dom::element doc;
+  if (parser().parse(page->body.data(), page->body.size()).get(doc) != simdjson::SUCCESS) return;
+  simdjson::dom::array items;
+  if (doc["items"].get(items) == simdjson::SUCCESS) {
+    page->items.reserve(items.size());
+    for (simdjson::dom::element it : items) {
+      // Lists omit kind/apiVersion on items while watch events carry them; the engine compares objects
+      // without those two fields, so items are kept as the server sent them.
+      if (auto o = from_element(it, simdjson::minify(it))) page->items.push_back(std::move(o));
+    }
+  }
+  simdjson::dom::element meta;
+  std::string_view rv, cont;
+  if (doc["metadata"].get(meta) == simdjson::SUCCESS) {
+    if (meta["resourceVersion"].get(rv) == simdjson::SUCCESS) page->resource_version = std::string(rv);
+    if (meta["continue"].get(cont) == simdjson::SUCCESS) page->continue_token = std::string(cont);
+  }
+  page->ok = true;
+  page->body.clear();
+  page->body.shrink_to_fit();
+}
+
 }  // namespace
 
 std::string make_key(std::string_view ns, std::string_view name) {
@@ -117,35 +151,44 @@ void Informer::list_page(std::string continue_token, std::shared_ptr<std::vector
       schedule_retry(true);
       return;
     }
-    simdjson::dom::element doc;
-    if (parser().parse(r.body.data(), r.body.size()).get(doc) != simdjson::SUCCESS) {
-      Error e(ErrorKind::kParse, "list " + gvr_.id() + " answered with a body that is not JSON");
-      if (error_cb_) error_cb_(e);
-      schedule_retry(true);
-      return;
-    }
-    simdjson::dom::array items;
-    if (doc["items"].get(items) == simdjson::SUCCESS) {
-      for (simdjson::dom::element it : items) {
-        // Lists omit kind/apiVersion on items; watch events carry them. Objects are compared by content
-        // elsewhere, so keep items as the server sent them.
-        if (auto o = from_element(it, simdjson::minify(it))) acc->push_back(std::move(o));
+    // A large page (thousands of pods are tens of MB of JSON) is parsed on libuv's thread pool so that the
+    // loop keeps serving every other stream meanwhile; the cache itself is only touched back on the loop.
+    auto page = std::make_shared<ParsedPage>();
+    page->body = std::move(r.body);
+    auto finish_page = [this, alive, acc, page]() {
+      if (alive.expired() || stopping_) return;
+      if (!page->ok) {
+        Error e(ErrorKind::kParse, "list " + gvr_.id() + " answered with a body that is not JSON");
+        if (error_cb_) error_cb_(e);
+        schedule_retry(true);
+        return;
       }
-    }
-    std::string_view rv, cont;
-    simdjson::dom::element meta;
-    if (doc["metadata"].get(meta) == simdjson::SUCCESS) {
-      if (meta["resourceVersion"].get(rv) != simdjson::SUCCESS) rv = {};
-      if (meta["continue"].get(cont) != simdjson::SUCCESS) cont = {};
-    }
-    if (!cont.empty()) {
-      list_page(std::string(cont), acc);
+      for (auto& o : page->items) acc->push_back(std::move(o));
+      if (!page->continue_token.empty()) {
+        list_page(std::move(page->continue_token), acc);
+        return;
+      }
+      apply_list(std::move(*acc), std::move(page->resource_version));
+    };
+    if (page->body.size() < kOffLoopBytes) {
+      parse_page(page.get());
+      finish_page();
       return;
     }
-    std::string rvs(rv);
-    r.body.clear();
-    r.body.shrink_to_fit();
-    apply_list(std::move(*acc), std::move(rvs));
+    struct Work {
+      uv_work_t req;
+      std::shared_ptr<ParsedPage> page;
+      std::function<void()> then;
+    };
+    auto* w = new Work{{}, page, std::move(finish_page)};
+    w->req.data = w;
+    uv_queue_work(
+        loop_, &w->req, [](uv_work_t* req) { parse_page(static_cast<Work*>(req->data)->page.get()); },
+        [](uv_work_t* req, int) {
+          auto* work = static_cast<Work*>(req->data);
+          work->then();
+          delete work;
+        });
   });
 }
 
