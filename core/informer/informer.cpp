@@ -32,9 +32,6 @@ simdjson::dom::parser& parser() {
   return p;
 }
 
-// Pages at least this large are parsed off the loop thread.
-constexpr size_t kOffLoopBytes = 512 * 1024;
-
 // One list page, parsed: runs on any thread (it touches only its own data and a thread-local parser).
 struct ParsedPage {
   std::string body;
@@ -170,7 +167,7 @@ void Informer::list_page(std::string continue_token, std::shared_ptr<std::vector
       }
       apply_list(std::move(*acc), std::move(page->resource_version));
     };
-    if (page->body.size() < kOffLoopBytes) {
+    if (page->body.size() < opts_.off_loop_bytes) {
       parse_page(page.get());
       finish_page();
       return;

@@ -51,6 +51,7 @@ struct Options {
   std::string field_selector;
   int64_t page_size = 500;      // list paging (limit/continue)
   int watch_timeout_seconds = 300;  // the server ends each watch after this; we re-watch from the last RV
+  size_t off_loop_bytes = 512 * 1024;  // list pages at least this large are parsed on the thread pool
   std::chrono::milliseconds backoff_base{200};
   std::chrono::milliseconds backoff_cap{30000};
 };

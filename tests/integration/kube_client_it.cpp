@@ -171,6 +171,7 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   o.namespace_ = "it-inf";
   o.page_size = 3;
   o.label_selector = "it=1";
+  o.off_loop_bytes = 0;  // every page goes through the thread pool, as a 10,000-pod page would
   o.backoff_base = std::chrono::milliseconds(100);
   o.backoff_cap = std::chrono::milliseconds(1000);
   informer::Informer inf(&f.loop, f.client.get(), kConfigMaps, o);
