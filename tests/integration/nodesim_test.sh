@@ -4,7 +4,8 @@
 # period; a Deployment's pods are scheduled across them and marked Running with unique pod IPs from their
 # node's CIDR; deleting the Deployment completes the pods' graceful deletion; a burst of 300 pods all run
 # (the time and nodesim's RSS are printed); a restarted nodesim adopts the running pods' addresses without
-# rewriting them and never hands one out twice; SIGTERM exits 0. Bad flags are refused with a sentence.
+# rewriting them and never hands one out twice; a deleted Node is registered again; SIGTERM exits 0. Bad
+# flags are refused with a sentence.
 #
 # Usage: nodesim_test.sh NODESIM
 set -uo pipefail
@@ -155,4 +156,19 @@ check "306 pods deleted gracefully and gone" poll 240 bash -c "[ -z \"\$(kubectl
 check "every address released" poll 10 equals 0 -- m nodesim_pod_ips_in_use
 echo "# nodesim: $(m nodesim_pods_started_total) statuses written and $(m nodesim_pods_deleted_total) deletions completed since the restart, $(m nodesim_lease_renewals_total) lease renewals; test ran $((SECONDS - t_start)) s"
 check "SIGTERM stops the restarted nodesim (exit 0)" stop_pid "$SIM_PID"
+
+# --- a deleted Node is registered again at the next status heartbeat (2 s here instead of 40 s) ---
+start_bg "$WORK/nodesim-third.log" "$NODESIM" --kubeconfig "$KC_host" --nodes 3 --heartbeat-interval 2
+SIM_PID=$LAST_PID
+check "third nodesim ready" poll 30 grep -q '^3 nodes ready$' "$WORK/nodesim-third.log"
+old_uid=$(k get node sim-node-2 -o jsonpath='{.metadata.uid}')
+k delete node sim-node-2 >/dev/null
+new_node() {
+  local uid
+  uid=$(k get node sim-node-2 -o jsonpath='{.metadata.uid}')
+  [ -n "$uid" ] && [ "$uid" != "$old_uid" ]
+}
+check "a deleted node comes back (a new Node object)" poll 30 new_node
+check "and is Ready again" poll 20 equals 3 -- ready_nodes
+check "SIGTERM stops the third nodesim (exit 0)" stop_pid "$SIM_PID"
 summary

@@ -37,6 +37,13 @@ bool noisy(const kube::Result& r) {
   return r.status != 429 && r.status != 409;
 }
 
+// How to retry a failed request: after the server's Retry-After when it sent one (429 from API Priority
+// and Fairness, 503 from a busy server), else with the key's exponential backoff.
+queue::Result retry_for(const kube::Result& r) {
+  if (r.retry_after.count() > 0) return queue::Result::requeue_after(r.retry_after);
+  return queue::Result::retry();
+}
+
 }  // namespace
 
 Simulator::Simulator(uv_loop_t* loop, kube::Client* client, std::vector<NodeSpec> nodes,
@@ -190,7 +197,7 @@ void Simulator::register_node(const std::string& key, int i) {
     }
     if (!r.already_exists()) {
       failed("create node " + n.spec.name, r);
-      node_queue_->done(key, queue::Result::retry());
+      node_queue_->done(key, retry_for(r));
       return;
     }
     // A node left by an earlier run (or made by hand): take it over by putting our labels on it. Its
@@ -200,7 +207,7 @@ void Simulator::register_node(const std::string& key, int i) {
                      Node& n = nodes_[static_cast<size_t>(i)];
                      if (!r2.ok()) {
                        failed("label existing node " + n.spec.name, r2);
-                       node_queue_->done(key, queue::Result::retry());
+                       node_queue_->done(key, retry_for(r2));
                        return;
                      }
                      n.uid = uid_of(r2.body);
@@ -229,7 +236,7 @@ void Simulator::update_node_status(const std::string& key, int i) {
         }
         if (!r.ok()) {
           failed("update status of node " + n.spec.name, r);
-          node_queue_->done(key, queue::Result::retry());
+          node_queue_->done(key, retry_for(r));
           return;
         }
         counters_.node_status_updates++;
@@ -263,7 +270,7 @@ void Simulator::renew_lease(const std::string& key, int i) {
                    }
                    if (!r.not_found()) {
                      failed("renew lease of node " + n.spec.name, r);
-                     node_queue_->done(key, queue::Result::retry());
+                     node_queue_->done(key, retry_for(r));
                      return;
                    }
                    client_->create(kLeases, kLeaseNamespace,
@@ -272,7 +279,7 @@ void Simulator::renew_lease(const std::string& key, int i) {
                                      Node& n = nodes_[static_cast<size_t>(i)];
                                      if (!r2.ok()) {
                                        failed("create lease of node " + n.spec.name, r2);
-                                       node_queue_->done(key, queue::Result::retry());
+                                       node_queue_->done(key, retry_for(r2));
                                        return;
                                      }
                                      counters_.lease_renewals++;
@@ -383,7 +390,7 @@ void Simulator::reconcile_pod(const std::string& key) {
                         done(queue::Result::ok());
                       } else {
                         failed("delete pod " + key, r);
-                        done(queue::Result::retry());
+                        done(retry_for(r));
                       }
                     });
     return;
@@ -404,7 +411,7 @@ void Simulator::reconcile_pod(const std::string& key) {
   std::string body = pod_running_patch(*pod, format_ipv4(ip), n.spec.internal_ip, now_rfc3339());
   client_->patch(
       kPods, obj->namespace_, obj->name, kube::PatchType::kMerge, std::move(body),
-      [this, key, done](kube::Result r) {
+      [this, key, uid = f.uid, done](kube::Result r) {
         if (r.ok()) {
           counters_.pods_started++;
           // Apply our own write to the cache now, so the MODIFIED event that follows changes nothing.
@@ -414,12 +421,18 @@ void Simulator::reconcile_pod(const std::string& key) {
           release_ip(key, {});
           done(queue::Result::ok());
         } else if (r.status == 422) {
-          // metadata.uid did not match: a new pod took the name; its own events bring it here again.
-          log().debug("pod {} was replaced before its status was written: {}", key, r.err.message);
+          // Either metadata.uid did not match (a new pod took the name; its own events bring it here again)
+          // or the API server found the status invalid, which retrying cannot fix: say so loudly.
+          informer::ObjectPtr now_cached = pods_->get_key(key);
+          if (now_cached && now_cached->uid == uid) {
+            failed("write status of pod " + key, r);
+          } else {
+            log().debug("pod {} was replaced before its status was written: {}", key, r.err.message);
+          }
           done(queue::Result::ok());
         } else {
           failed("write status of pod " + key, r);
-          done(queue::Result::retry());
+          done(retry_for(r));
         }
       },
       "status");
