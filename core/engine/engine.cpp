@@ -458,6 +458,9 @@ void Engine::step_forward(Reconcile* rc) {
   vcp_status st = ps.inst->call_sync(args, &out);
   ps.end_call();
   quarantine_check(rc->p);
+  log().debug("sync {} {} (target {}): {}{}{}", rs.res.kind, informer::make_key(rc->ns, rc->name),
+              rc->tgt ? "present" : "absent", vcp_status_name(st), ps.call_error.empty() ? "" : ": ",
+              ps.call_error);
   switch (st) {
     case VCP_OK: break;
     case VCP_NO_CHANGE: step_back(rc); return;
@@ -601,6 +604,7 @@ void Engine::step_back(Reconcile* rc) {
   vcp_status st = ps.inst->call_back_sync(args, &out);
   ps.end_call();
   quarantine_check(rc->p);
+  log().debug("back-sync {} {}: {}", rs.res.kind, informer::make_key(rc->ns, rc->name), vcp_status_name(st));
   if (st == VCP_RETRY) {
     finish(rc, queue::Result::retry());
     return;

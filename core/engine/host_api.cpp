@@ -177,7 +177,7 @@ struct HostApi {
     std::weak_ptr<bool> alive = e->alive_;
     auto done = [e, alive, id, wake, side, r = w->resource, p = ctx->plugin, verb = w->verb](kube::Result res) {
       if (alive.expired()) return;
-      if (!res.ok()) log().debug("submitted write {} answered {}: {}", id, res.status, res.err.message);
+      log().debug("submitted write {} answered {}{}{}", id, res.status, res.ok() ? "" : ": ", res.err.message);
       auto& rs2 = e->plugins_[p]->resources[r];
       informer::Informer* inf = side == rs2.source_side ? rs2.source : rs2.target;
       if (res.ok() && inf && verb != VCP_VERB_DELETE) {

@@ -49,7 +49,7 @@ vk create configmap clash --from-literal=x=y >/dev/null
 check "syncer becomes ready" run_syncer first
 host_cm() { hk -n "$HNS" get configmap "$1" -o "jsonpath=$2"; }
 check "virtual ConfigMap appears on the host renamed app-config-x-default-x-$VC" \
-  poll 20 test "$(host_cm "app-config-x-default-x-$VC" '{.data.color}')" = blue
+  poll 20 'test "$(host_cm "app-config-x-default-x-$VC" '\''{.data.color}'\'')" = blue'
 check "host copy carries managed-by and object-name" \
   test "$(host_cm "app-config-x-default-x-$VC" '{.metadata.labels.vcluster\.loft\.sh/managed-by}/{.metadata.annotations.vcluster\.loft\.sh/object-name}')" = "$VC/app-config"
 check "virtual label key is hashed on the host (tier -> vcluster.loft.sh/label-$VC-x-...)" \
@@ -62,7 +62,7 @@ check "the refusal is a Warning event in the virtual cluster" \
   poll 20 bash -c "kubectl --kubeconfig '$KC_virt' get events -o jsonpath='{.items[*].message}' 2>/dev/null | grep -q 'is not managed by vcluster $VC'"
 
 vk patch configmap app-config --type merge -p '{"data":{"color":"green"}}' >/dev/null
-check "an update flows to the host" poll 20 test "$(host_cm "app-config-x-default-x-$VC" '{.data.color}')" = green
+check "an update flows to the host" poll 20 'test "$(host_cm "app-config-x-default-x-$VC" '\''{.data.color}'\'')" = green'
 
 vk delete configmap app-config >/dev/null
 check "a delete flows to the host" \
@@ -70,7 +70,7 @@ check "a delete flows to the host" \
 
 for i in $(seq 1 20); do vk create configmap "bulk-$i" --from-literal=i="$i" >/dev/null; done
 check "20 new ConfigMaps all reach the host" \
-  poll 30 test "$(hk -n "$HNS" get cm -l vcluster.loft.sh/managed-by=$VC -o name | grep -c bulk-)" = 20
+  poll 30 'test "$(hk -n "$HNS" get cm -l vcluster.loft.sh/managed-by=$VC -o name | grep -c bulk-)" = 20'
 
 check "SIGTERM stops the syncer cleanly (exit 0)" stop_pid "$SYNCER_PID"
 # While the syncer is down: one virtual object deleted, one changed.
@@ -80,7 +80,7 @@ check "restarted syncer becomes ready" run_syncer second
 check "object deleted while the syncer was down is removed from the host" \
   poll 20 bash -c "! kubectl --kubeconfig '$KC_host' -n $HNS get cm bulk-1-x-default-x-$VC >/dev/null 2>&1"
 check "object changed while the syncer was down is updated" \
-  poll 20 test "$(host_cm "bulk-2-x-default-x-$VC" '{.data.i}')" = changed
+  poll 20 'test "$(host_cm "bulk-2-x-default-x-$VC" '\''{.data.i}'\'')" = changed'
 stop_pid "$SYNCER_PID"
 
 run_syncer third

@@ -18,10 +18,14 @@ summary() {
   ((failed == 0))
 }
 # poll SECONDS COMMAND...: true as soon as COMMAND succeeds, false when the deadline passes.
+# poll SECONDS 'EXPRESSION': the one-string form is evaluated afresh on every try, so command
+# substitutions in it ('test "$(count_pods)" = 3') are re-run; in the first form they would be
+# expanded once, before polling starts.
 poll() {
   local end=$((SECONDS + $1))
   shift
-  until "$@"; do
+  while :; do
+    if (($# == 1)); then eval "$1" && return 0; else "$@" && return 0; fi
     ((SECONDS < end)) || return 1
     sleep 0.2
   done

@@ -11,7 +11,10 @@ VC=my-vcluster
 HNS=vcluster-$VC
 
 start_cluster host host
-VC_BED_SERVICE_CIDR=10.96.0.0/16 start_cluster virt virtual
+# The virtual cluster allocates Service IPs from the host's range, and its ServiceAccount admission
+# injects the projected kube-api-access volume (token + kube-root-ca.crt) as Kubernetes >= 1.21 does.
+VC_BED_SERVICE_CIDR=10.96.0.0/16 VC_BED_APISERVER_ARGS="--feature-gates=BoundServiceAccountTokenVolume=true" \
+  start_cluster virt virtual
 hk() { kubectl --kubeconfig "$KC_host" "$@" 2>/dev/null; }
 vk() { kubectl --kubeconfig "$KC_virt" "$@" 2>/dev/null; }
 hk create namespace "$HNS" >/dev/null
@@ -30,14 +33,14 @@ YAML
 
 start_bg "$WORK/nodesim.log" "$NODESIM" --kubeconfig "$KC_host" --nodes 2
 check "two simulated nodes become Ready" \
-  poll 60 test "$(hk get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True)" = 2
+  poll 60 'test "$(hk get nodes -o jsonpath='\''{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}'\'' | grep -c True)" = 2'
 
 port=$(free_port)
 URL=http://127.0.0.1:$port
 run_syncer() {
   start_bg "$WORK/syncer-$1.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
     --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" \
-    --plugins "$PODS" --status-address "127.0.0.1:$port"
+    --plugins "$PODS" --status-address "127.0.0.1:$port" ${SYNCER_ARGS:-}
   SYNCER_PID=$LAST_PID
   poll 30 curl -sf "$URL/readyz" -o /dev/null
 }
@@ -47,12 +50,12 @@ check "syncer with the pods plugin becomes ready" run_syncer first
 vk create namespace demo-nginx >/dev/null
 vk create deployment nginx-deployment -n demo-nginx --image=nginx >/dev/null
 hostpods() { hk -n "$HNS" get pods -o name | grep -c "nginx-deployment-.*-x-demo-nginx-x-$VC"; }
-check "host pod nginx-deployment-<hash>-x-demo-nginx-x-$VC appears in $HNS" poll 60 test "$(hostpods)" = 1
+check "host pod nginx-deployment-<hash>-x-demo-nginx-x-$VC appears in $HNS" poll 60 'test "$(hostpods)" = 1'
 vpod=$(vk -n demo-nginx get pods -o jsonpath='{.items[0].metadata.name}')
 hpod=$vpod-x-demo-nginx-x-$VC
 check "the host name is exactly the translated virtual name ($hpod)" hk -n "$HNS" get pod "$hpod"
 check "the virtual pod becomes Running (status copied back)" \
-  poll 60 test "$(vk -n demo-nginx get pod "$vpod" -o jsonpath='{.status.phase}')" = Running
+  poll 60 'test "$(vk -n demo-nginx get pod "$vpod" -o jsonpath='\''{.status.phase}'\'')" = Running'
 check "the virtual pod is bound to the node the host scheduler chose" \
   test "$(vk -n demo-nginx get pod "$vpod" -o jsonpath='{.spec.nodeName}')" = "$(hk -n "$HNS" get pod "$hpod" -o jsonpath='{.spec.nodeName}')"
 check "the virtual pod shows the host pod IP" \
@@ -68,9 +71,9 @@ check "the service-account token lives in a host Secret, not in annotations" \
 check "kube-root-ca.crt the pod mounts is synced" hk -n "$HNS" get configmap "kube-root-ca.crt-x-demo-nginx-x-$VC"
 
 vk scale deployment nginx-deployment -n demo-nginx --replicas=3 >/dev/null
-check "scaling to 3 gives 3 host pods" poll 60 test "$(hostpods)" = 3
+check "scaling to 3 gives 3 host pods" poll 60 'test "$(hostpods)" = 3'
 check "and 3 Running virtual pods" \
-  poll 60 test "$(vk -n demo-nginx get pods --field-selector=status.phase=Running -o name | wc -l)" = 3
+  poll 60 'test "$(vk -n demo-nginx get pods --field-selector=status.phase=Running -o name | wc -l)" = 3'
 
 # A host pod that is not ours, with the name a virtual pod will get: never touched.
 hk -n "$HNS" run "squatter-x-demo-nginx-x-$VC" --image=busybox --restart=Never --labels=owner=someone-else >/dev/null
@@ -81,12 +84,12 @@ check "its labels are untouched" test "$(hk -n "$HNS" get pod "squatter-x-demo-n
 vk -n demo-nginx delete pod squatter --wait=false >/dev/null
 
 vk scale deployment nginx-deployment -n demo-nginx --replicas=0 >/dev/null
-check "scaling to 0 removes the host pods" poll 90 test "$(hostpods)" = 0
-check "and the virtual pods" poll 90 test "$(vk -n demo-nginx get pods -o name | grep -c nginx-deployment)" = 0
+check "scaling to 0 removes the host pods" poll 90 'test "$(hostpods)" = 0'
+check "and the virtual pods" poll 90 'test "$(vk -n demo-nginx get pods -o name | grep -c nginx-deployment)" = 0'
 vk scale deployment nginx-deployment -n demo-nginx --replicas=2 >/dev/null
-check "scaling back to 2 gives 2 host pods" poll 60 test "$(hostpods)" = 2
+check "scaling back to 2 gives 2 host pods" poll 60 'test "$(hostpods)" = 2'
 check "both Running in the virtual cluster" \
-  poll 60 test "$(vk -n demo-nginx get pods --field-selector=status.phase=Running -o name | wc -l)" = 2
+  poll 60 'test "$(vk -n demo-nginx get pods --field-selector=status.phase=Running -o name | wc -l)" = 2'
 
 check "SIGTERM stops the syncer (exit 0)" stop_pid "$SYNCER_PID"
 run_syncer second
@@ -96,8 +99,8 @@ reconciles=$(curl -sf "$URL/metrics" | awk '$1 == "vcluster_syncer_reconciles_to
 check "restart with nothing changed: $reconciles reconciles, $writes writes on either side" test "$writes" = 0 -a "${reconciles:-0}" -gt 0
 
 vk delete deployment nginx-deployment -n demo-nginx >/dev/null
-check "deleting the deployment cleans the host up" poll 90 test "$(hostpods)" = 0
+check "deleting the deployment cleans the host up" poll 90 'test "$(hostpods)" = 0'
 check "no owned pods, configmaps or secrets are left on the host" \
-  poll 60 test "$(hk -n "$HNS" get pods,configmaps,secrets -l vcluster.loft.sh/managed-by=$VC -o name | wc -l)" = 0
+  poll 60 'test "$(hk -n "$HNS" get pods,configmaps,secrets -l vcluster.loft.sh/managed-by=$VC -o name | wc -l)" = 0'
 stop_pid "$SYNCER_PID"
 summary
