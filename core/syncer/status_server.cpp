@@ -4,12 +4,15 @@
 
 #include <cstring>
 #include <memory>
+#include <set>
+#include <vector>
 
 namespace vc::syncer {
 namespace {
 
 struct Conn {
   uv_tcp_t tcp;
+  std::set<void*>* registry = nullptr;
   llhttp_t parser;
   llhttp_settings_t settings;
   std::string url;
@@ -20,6 +23,7 @@ struct Conn {
 void close_conn(Conn* c) {
   if (c->closing) return;
   c->closing = true;
+  if (c->registry) c->registry->erase(c);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
 }
 
@@ -90,6 +94,8 @@ void StatusServer::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<StatusServer*>(server->data);
   auto* c = new Conn;
   c->handler = &self->handler_;
+  c->registry = &self->conns_;
+  self->conns_.insert(c);
   uv_tcp_init(self->loop_, &c->tcp);
   c->tcp.data = c;
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
@@ -135,6 +141,9 @@ void StatusServer::on_connection(uv_stream_t* server, int status) {
 }
 
 void StatusServer::close(std::function<void()> done) {
+  // Keep-alive connections of scrapers would otherwise keep the loop alive (and leak at exit).
+  std::vector<void*> open(conns_.begin(), conns_.end());
+  for (void* c : open) close_conn(static_cast<Conn*>(c));
   if (!tcp_) {
     if (done) done();
     return;

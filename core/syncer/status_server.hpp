@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <set>
 #include <string>
 
 #include "util/error.hpp"
@@ -33,6 +34,7 @@ class StatusServer {
   StatusHandler handler_;
   uv_tcp_t* tcp_ = nullptr;
   int port_ = 0;
+  std::set<void*> conns_;  // open client connections (Conn*), closed by close()
 };
 
 }  // namespace vc::syncer
