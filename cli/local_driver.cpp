@@ -1,0 +1,732 @@
+// The local driver: the virtual control plane (etcd, kube-apiserver, kube-controller-manager) runs on this
+// machine, started by the test bed's tool (tests/bed/cluster) under the vcluster's state directory, and
+// vcluster-syncer runs beside it as a daemon. Only the synced objects, the vcluster Service and the
+// namespace live in the host cluster.
+//
+// Pause keeps the control plane's directory (etcd data, certificates, kubeconfig). The bed's `start` always
+// makes a fresh cluster, so resume restarts each component itself with the command line recorded from
+// /proc/PID/cmdline at create: same ports, same data, same certificates, so every kubeconfig and token
+// handed out stays valid.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/manifests.hpp"
+#include "cli/proc.hpp"
+#include "json/json.hpp"
+#include "naming/naming.hpp"
+
+namespace vc::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The components in the order they must start: the API server needs etcd, and the controller manager
+// exits if it starts before the API server's bootstrap RBAC is in place.
+const std::vector<std::string> kStartOrder = {"etcd", "kube-apiserver", "kube-controller-manager"};
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+std::string canonical_path(const std::string& p) {
+  std::error_code ec;
+  auto c = std::filesystem::weakly_canonical(p, ec);
+  return ec ? p : c.string();
+}
+
+std::string cp_dir(const std::string& dir) {
+  return dir + "/cp";
+}
+std::string cp_marker(const std::string& dir) {
+  return dir + "/cp/";
+}
+std::string syncer_marker(const std::string& dir) {
+  return dir + "/";
+}
+
+// The bed's cluster name: `<ns>-<name>` when it fits its 42-byte limit, else a stable hash.
+std::string bed_name(const std::string& ns, const std::string& name) {
+  std::string n = ns + "-" + name;
+  if (n.size() <= 42) return n;
+  return "vc-" + naming::sha256_hex(ns + "/" + name).substr(0, 16);
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string fmt_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", s);
+  return buf;
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return false;
+    out << text;
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// A blocking GET against 127.0.0.1:port with a 2 s budget: the syncer's /readyz. Returns the status
+// code (0 when nothing answered) and the body.
+int local_get(int port, const std::string& path, std::string* body) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return 0;
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return 0;
+  }
+  std::string resp;
+  char buf[4096];
+  while (true) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) return 0;
+  size_t hdr_end = resp.find("\r\n\r\n");
+  if (body != nullptr) *body = hdr_end == std::string::npos ? "" : resp.substr(hdr_end + 4);
+  return std::atoi(resp.c_str() + 9);
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Error save(const std::string& dir, const State& s) {
+  return save_state(dir, s);
+}
+
+// The loopback ports a component listens on, from its command line: --secure-port=N, and etcd's
+// --listen-client-urls / --listen-peer-urls (as "--flag=URL" or "--flag URL").
+std::vector<int> listen_ports(const std::vector<std::string>& argv) {
+  std::vector<int> out;
+  for (size_t i = 0; i < argv.size(); i++) {
+    for (std::string flag : {"--secure-port", "--listen-client-urls", "--listen-peer-urls"}) {
+      std::string value;
+      if (argv[i] == flag && i + 1 < argv.size()) {
+        value = argv[i + 1];
+      } else if (argv[i].rfind(flag + "=", 0) == 0) {
+        value = argv[i].substr(flag.size() + 1);
+      } else {
+        continue;
+      }
+      size_t colon = value.rfind(':');
+      int port = std::atoi(colon == std::string::npos ? value.c_str() : value.c_str() + colon + 1);
+      if (port > 0) out.push_back(port);
+    }
+  }
+  return out;
+}
+
+// ---- processes ------------------------------------------------------------------------------------
+
+Error read_components(const std::string& dir, std::vector<Component>* out) {
+  out->clear();
+  for (auto& name : kStartOrder) {
+    std::string pidf = cp_dir(dir) + "/pids/" + name + ".pid";
+    std::ifstream in(pidf);
+    int pid = 0;
+    if (!(in >> pid) || !pid_alive(pid, cp_marker(dir)))
+      return Error(ErrorKind::kInternal,
+                   "the control plane's " + name + " is not running (no live PID in " + pidf + ")");
+    auto argv = cmdline_of(pid);
+    if (argv.empty())
+      return Error(ErrorKind::kInternal,
+                   "cannot read the command line of " + name + " (pid " + std::to_string(pid) + ")");
+    out->push_back({name, pid, argv});
+  }
+  return {};
+}
+
+bool component_alive(const Component& c, const std::string& dir) {
+  return pid_alive(c.pid, cp_marker(dir));
+}
+
+void stop_syncer(State* s, const std::string& dir) {
+  if (s->syncer_pid == 0) return;
+  if (Error e = stop_pid(s->syncer_pid, syncer_marker(dir), "vcluster-syncer", std::chrono::seconds(10)))
+    say("warning: " + e.message);
+  s->syncer_pid = 0;
+}
+
+// Stops the components in reverse start order (the controller manager first, etcd last, so the API server
+// never runs without its datastore).
+Error stop_components(State* s, const std::string& dir) {
+  for (auto it = s->components.rbegin(); it != s->components.rend(); ++it)
+    if (Error e = stop_pid(it->pid, cp_marker(dir), it->name, std::chrono::seconds(10))) return e;
+  return {};
+}
+
+Error start_syncer(State* s, const std::string& dir, int timeout_seconds) {
+  int port = 0;
+  if (Error e = free_port(&port)) return e;
+  std::vector<std::string> argv = {s->syncer,
+                                   "--name",
+                                   s->name,
+                                   "--target-namespace",
+                                   s->namespace_,
+                                   "--virtual-kubeconfig",
+                                   cp_dir(dir) + "/kubeconfig",
+                                   "--host-kubeconfig",
+                                   dir + "/host.kubeconfig",
+                                   "--host-context",
+                                   "host",
+                                   "-f",
+                                   dir + "/values.yaml",
+                                   "--status-address",
+                                   "127.0.0.1:" + std::to_string(port)};
+  if (!s->plugins.empty()) {
+    argv.push_back("--plugins");
+    argv.push_back(join(s->plugins, ","));
+  }
+  std::string log = dir + "/syncer.log";
+  pid_t pid = 0;
+  if (Error e = spawn_daemon(argv, log, &pid)) return e;
+  s->syncer_pid = pid;
+  s->syncer_port = port;
+  if (Error e = save(dir, *s)) return e;
+
+  auto t0 = Clock::now();
+  auto deadline = t0 + std::chrono::seconds(timeout_seconds);
+  auto next_report = t0 + std::chrono::seconds(5);
+  std::string last;
+  while (true) {
+    int st = 0;
+    if (exited(pid, &st))
+      return Error(ErrorKind::kInternal, "vcluster-syncer exited with status " + std::to_string(st) +
+                                             " while starting; the end of " + log + ":\n" +
+                                             tail_lines(log, 12));
+    std::string body;
+    int code = local_get(port, "/readyz", &body);
+    if (code == 200) {
+      say("the syncer is ready (" + fmt_seconds(seconds_since(t0)) +
+          ", status on 127.0.0.1:" + std::to_string(port) + ", log " + log + ")");
+      return {};
+    }
+    last = code == 0 ? "no answer yet" : "HTTP " + std::to_string(code) + " " + trim(body);
+    if (Clock::now() >= deadline)
+      return Error(ErrorKind::kTimeout, "vcluster-syncer did not become ready within " +
+                                            std::to_string(timeout_seconds) + "s (last /readyz: " + last +
+                                            "); the end of " + log + ":\n" + tail_lines(log, 12));
+    if (Clock::now() >= next_report) {
+      say("waiting for the syncer's /readyz (" + fmt_seconds(seconds_since(t0)) + " of " +
+          std::to_string(timeout_seconds) + "s): " + last);
+      next_report += std::chrono::seconds(5);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// Polls `ready` every 200 ms until it holds, a component dies, or the deadline passes.
+template <typename F>
+Error wait_component(const Component& c, const std::string& dir, Clock::time_point deadline,
+                     const std::string& what, F ready) {
+  while (true) {
+    if (!component_alive(c, dir)) {
+      exited(c.pid, nullptr);
+      std::string log = cp_dir(dir) + "/logs/" + c.name + ".log";
+      return Error(ErrorKind::kInternal,
+                   c.name + " exited while restarting; the end of " + log + ":\n" + tail_lines(log, 12));
+    }
+    if (ready()) return {};
+    if (Clock::now() >= deadline)
+      return Error(ErrorKind::kTimeout,
+                   c.name + " did not " + what + " in time; see " + cp_dir(dir) + "/logs/" + c.name + ".log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// Restarts the components that are not running, from their recorded command lines, and waits until the API
+// server answers /readyz and the controller manager /healthz.
+Error restart_control_plane(State* s, const std::string& dir, int timeout_seconds) {
+  auto t0 = Clock::now();
+  auto deadline = t0 + std::chrono::seconds(timeout_seconds);
+  kube::RestConfig vcfg;
+  if (Error e = kube::load_kubeconfig_file(cp_dir(dir) + "/kubeconfig", "", &vcfg)) return e;
+  std::unique_ptr<KubeSync> virt;
+  if (Error e = KubeSync::open(vcfg, "virtual cluster", std::chrono::seconds(3), &virt)) return e;
+  bool started_any = false;
+  for (auto& c : s->components) {
+    if (component_alive(c, dir)) continue;
+    if (c.argv.empty())
+      return Error(ErrorKind::kInternal, "no recorded command line for " + c.name + " in the state");
+    if (c.name == "kube-controller-manager") {
+      // As in tests/bed: the controller manager starts only once the API server is ready.
+      const Component& api = s->components[1];
+      if (Error e = wait_component(api, dir, deadline, "answer /readyz",
+                                   [&] { return virt->request("GET", "/readyz").ok(); }))
+        return e;
+    }
+    pid_t pid = 0;
+    std::string log = cp_dir(dir) + "/logs/" + c.name + ".log";
+    if (Error e = spawn_daemon(c.argv, log, &pid)) return e;
+    c.pid = pid;
+    // tests/bed's `cluster stop` stops what the PID files name, so they must name the restarted processes.
+    if (!write_file(cp_dir(dir) + "/pids/" + c.name + ".pid", std::to_string(pid) + "\n"))
+      return Error(ErrorKind::kIo, "cannot write " + cp_dir(dir) + "/pids/" + c.name + ".pid");
+    if (Error e = save(dir, *s)) return e;
+    started_any = true;
+  }
+  if (!started_any) return {};
+  if (Error e = wait_component(s->components[1], dir, deadline, "answer /readyz",
+                               [&] { return virt->request("GET", "/readyz").ok(); }))
+    return e;
+  // The controller manager serves /healthz on its --secure-port without authentication.
+  const Component& cm = s->components[2];
+  std::string port;
+  for (auto& a : cm.argv)
+    if (a.rfind("--secure-port=", 0) == 0) port = a.substr(14);
+  if (!port.empty()) {
+    kube::RestConfig hc;
+    hc.server = "https://127.0.0.1:" + port;
+    hc.insecure_skip_tls_verify = true;
+    std::unique_ptr<KubeSync> cmc;
+    if (Error e = KubeSync::open(hc, "controller manager", std::chrono::seconds(3), &cmc)) return e;
+    if (Error e = wait_component(cm, dir, deadline, "answer /healthz", [&] {
+          kube::Result r = cmc->request("GET", "/healthz");
+          return r.ok() && trim(r.body) == "ok";
+        }))
+      return e;
+  }
+  say("the control plane is up again (" + fmt_seconds(seconds_since(t0)) + ")");
+  return {};
+}
+
+// ---- objects the local driver creates --------------------------------------------------------------
+
+json::Value vcluster_service(const std::string& name, const std::string& ns) {
+  // No selector: nothing in the host backs it. Its ClusterIP is what the virtual cluster's pods get as
+  // KUBERNETES_SERVICE_HOST (the pods plugin waits for it).
+  json::Value svc = json::Value::object();
+  svc["apiVersion"] = "v1";
+  svc["kind"] = "Service";
+  svc["metadata"]["name"] = name;
+  svc["metadata"]["namespace"] = ns;
+  svc["metadata"]["labels"] = vcluster_labels(name);
+  svc["spec"]["type"] = "ClusterIP";
+  json::Value p = json::Value::object();
+  p["name"] = "https";
+  p["port"] = 443;
+  p["targetPort"] = 6443;
+  p["protocol"] = "TCP";
+  svc["spec"]["ports"].push_back(std::move(p));
+  return svc;
+}
+
+json::Value dns_service() {
+  // The virtual cluster's DNS Service, as CoreDNS's manifests name it. The services plugin mirrors it to the
+  // host as kube-dns-x-kube-system-x-<vc>, whose ClusterIP the pods plugin writes into pods' dnsConfig.
+  json::Value svc = json::Value::object();
+  svc["apiVersion"] = "v1";
+  svc["kind"] = "Service";
+  svc["metadata"]["name"] = "kube-dns";
+  svc["metadata"]["namespace"] = "kube-system";
+  svc["metadata"]["labels"]["k8s-app"] = "kube-dns";
+  svc["metadata"]["labels"]["kubernetes.io/name"] = "CoreDNS";
+  svc["spec"]["type"] = "ClusterIP";
+  svc["spec"]["selector"]["k8s-app"] = "kube-dns";
+  for (auto [name, proto] : {std::pair{"dns", "UDP"}, std::pair{"dns-tcp", "TCP"}}) {
+    json::Value p = json::Value::object();
+    p["name"] = name;
+    p["port"] = 53;
+    p["targetPort"] = 53;
+    p["protocol"] = proto;
+    svc["spec"]["ports"].push_back(std::move(p));
+  }
+  return svc;
+}
+
+Error create_objects(KubeSync& host, const std::vector<json::Value>& objs) {
+  for (auto& o : objs) {
+    kube::GVR g = gvr_of(o);
+    std::string ns(o.at({"metadata", "namespace"}) ? o.at({"metadata", "namespace"})->string_or("") : "");
+    kube::Result r = host.create(g, ns, json::dump(o));
+    if (!r.ok() && !r.already_exists())
+      return Error(ErrorKind::kHttp, "cannot create " + g.kind + " " +
+                                         std::string(o.at({"metadata", "name"})->string_or("")) + " in " +
+                                         ns + ": " + KubeSync::describe(r));
+  }
+  return {};
+}
+
+// Deletes the vcluster Service only when it is ours (labels app=vcluster, release=NAME).
+void delete_vcluster_service(KubeSync& host, const State& s) {
+  kube::Result r = host.get(gvr::services(), s.namespace_, s.name);
+  if (!r.ok()) return;
+  auto v = json::parse(r.body);
+  const json::Value* rel = v ? v->at({"metadata", "labels", "release"}) : nullptr;
+  if (rel == nullptr || rel->string_or("") != s.name) {
+    say("warning: Service " + s.name + " in " + s.namespace_ + " is not labelled release=" + s.name +
+        "; left alone");
+    return;
+  }
+  host.remove(gvr::services(), s.namespace_, s.name);
+}
+
+}  // namespace
+
+// ---- create ----------------------------------------------------------------------------------------
+
+int create_local(const Options& o, const std::string& ns) {
+  auto report = [](const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.message.c_str());
+    return e.kind == ErrorKind::kInvalidArgument ? 2 : 1;
+  };
+  // 1. Everything that can be checked without touching the host.
+  std::vector<plugin::LoadedPlugin> plugins;
+  config::Values values;
+  if (Error e =
+          load_plugins_and_values(o.plugins, o.plugin_dirs, o.values_files, o.isolate, &plugins, &values))
+    return report(e);
+  std::string bed, syncer;
+  if (Error e = find_bed(&bed)) return report(e);
+  if (Error e = find_syncer(&syncer)) return report(e);
+  Host h;
+  if (Error e = resolve_host(o, &h)) return report(e);
+  if (!h.note.empty()) say(h.note);
+  std::unique_ptr<KubeSync> host;
+  if (Error e = connect_host(h, &host)) return report(e);
+  {
+    kube::Result r = host->get(gvr::services(), ns, o.name);
+    if (r.ok())
+      return report(Error(ErrorKind::kInvalidArgument,
+                          "the host already has a Service " + o.name + " in namespace " + ns +
+                              " (another vcluster, or someone else's); choose another name or namespace"));
+  }
+  std::string cidr = o.service_cidr, how = "--service-cidr";
+  if (cidr.empty())
+    if (Error e = host_service_cidr(*host, &cidr, &how)) return report(e);
+  std::string local_cidr;
+  if (Error e = local_service_cidr(cidr, "", &local_cidr)) return report(e);
+  std::string dir = state_dir(ns, o.name);
+  {
+    for (auto& name : kStartOrder) {
+      std::ifstream in(cp_dir(dir) + "/pids/" + name + ".pid");
+      int pid = 0;
+      if (in >> pid && pid_alive(pid, cp_marker(dir)))
+        return report(
+            Error(ErrorKind::kInvalidArgument, "a control plane from an earlier attempt still runs in " +
+                                                   cp_dir(dir) + " (" + name + " pid " + std::to_string(pid) +
+                                                   "); stop it with 'tests/bed/cluster stop " +
+                                                   bed_name(ns, o.name) + " --dir " + cp_dir(dir) + "'"));
+    }
+    remove_tree(dir);
+  }
+
+  // 2. Act. From here on a failure removes what was made, through the same code as `vcluster delete`.
+  auto t0 = Clock::now();
+  State s;
+  s.name = o.name;
+  s.namespace_ = ns;
+  s.driver = "local";
+  s.distro = "k8s";
+  s.created = now_rfc3339();
+  s.host_kubeconfig = h.kubeconfig_file;
+  s.host_context = h.context;
+  s.host_server = h.cfg.server;
+  s.values_files = o.values_files;
+  s.isolate = o.isolate;
+  for (auto& p : plugins) s.plugins.push_back(canonical_path(p.path));
+  s.owned = owned_resources(plugins);
+  s.bed = bed;
+  s.cp_name = bed_name(ns, o.name);
+  s.service_cidr = local_cidr;
+  s.syncer = syncer;
+
+  auto rollback = [&](const Error& cause) {
+    say("create failed; removing what it made");
+    if (Error e = delete_local(o, s, dir)) say("warning: cleanup: " + e.message);
+    return report(cause);
+  };
+
+  bool ns_created = false;
+  if (Error e = ensure_namespace(*host, ns, o.name, &ns_created)) return report(e);
+  s.namespace_created = ns_created;
+  if (Error e = save(dir, s)) return rollback(e);
+  if (Error e = save_host_kubeconfig(h, dir)) return rollback(e);
+  if (!write_file(dir + "/values.yaml", values.to_yaml()))
+    return rollback(Error(ErrorKind::kIo, "cannot write " + dir + "/values.yaml"));
+  say("host namespace " + ns + (ns_created ? " created" : " exists") + "; Service range " + local_cidr +
+      " (" + how + ")");
+
+  say("starting the virtual control plane (etcd, kube-apiserver, kube-controller-manager) with " + bed);
+  int status = 0;
+  std::string out;
+  if (Error e = run({bed, "start", s.cp_name, "--role", "virtual", "--dir", cp_dir(dir)},
+                    {{"VC_BED_SERVICE_CIDR", local_cidr}}, &out, &status))
+    return rollback(e);
+  if (status != 0)
+    return rollback(Error(ErrorKind::kInternal, "the control plane did not start (" + bed +
+                                                    " exited with status " + std::to_string(status) +
+                                                    "; its messages are above, its logs in " + cp_dir(dir) +
+                                                    "/logs)"));
+  if (Error e = read_components(dir, &s.components)) return rollback(e);
+  kube::RestConfig vcfg;
+  if (Error e = kube::load_kubeconfig_file(cp_dir(dir) + "/kubeconfig", "", &vcfg)) return rollback(e);
+  s.api_server = vcfg.server;
+  if (Error e = save(dir, s)) return rollback(e);
+  say("the control plane is up at " + vcfg.server + " (" + fmt_seconds(seconds_since(t0)) + ")");
+
+  {
+    std::unique_ptr<KubeSync> virt;
+    if (Error e = KubeSync::open(vcfg, "virtual cluster", std::chrono::seconds(30), &virt))
+      return rollback(e);
+    kube::Result r = virt->create(gvr::services(), "kube-system", json::dump(dns_service()));
+    if (!r.ok() && !r.already_exists())
+      return rollback(Error(ErrorKind::kHttp,
+                            "cannot create the DNS Service kube-system/kube-dns in the virtual cluster: " +
+                                KubeSync::describe(r)));
+  }
+  std::vector<json::Value> host_objs = {vcluster_service(o.name, ns)};
+  if (o.isolate)
+    for (auto& obj : render_isolation(o.name, ns, false)) host_objs.push_back(std::move(obj));
+  if (Error e = create_objects(*host, host_objs)) return rollback(e);
+
+  say("starting vcluster-syncer (plugins: " + join(s.plugins, ", ") + ")");
+  if (Error e = start_syncer(&s, dir, o.timeout_seconds)) return rollback(e);
+  if (Error e = save(dir, s)) return rollback(e);
+  say("vcluster " + o.name + " is running in namespace " + ns + " (" + fmt_seconds(seconds_since(t0)) +
+      "); state in " + dir);
+
+  if (o.connect) {
+    if (Error e = connect_vcluster(o, &s, dir)) return report(e);
+    if (Error e = save(dir, s)) return report(e);
+  }
+  return 0;
+}
+
+// ---- upgrade ---------------------------------------------------------------------------------------
+
+int upgrade_local(const Options& o, State s, const std::string& dir) {
+  auto report = [](const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.message.c_str());
+    return e.kind == ErrorKind::kInvalidArgument ? 2 : 1;
+  };
+  std::vector<plugin::LoadedPlugin> plugins;
+  config::Values values;
+  const std::vector<std::string>& names = o.plugins.empty() ? s.plugins : o.plugins;
+  if (Error e = load_plugins_and_values(names, o.plugin_dirs, o.values_files, o.isolate || s.isolate,
+                                        &plugins, &values))
+    return report(e);
+  std::string syncer;
+  if (Error e = find_syncer(&syncer)) return report(e);
+  std::unique_ptr<KubeSync> host;
+  if (o.isolate && !s.isolate) {
+    Host h;
+    if (Error e = state_host(o, s, dir, &h)) return report(e);
+    if (Error e = connect_host(h, &host)) return report(e);
+  }
+
+  std::string values_path = dir + "/values.yaml", previous = dir + "/values.yaml.previous";
+  std::rename(values_path.c_str(), previous.c_str());
+  if (!write_file(values_path, values.to_yaml())) {
+    std::rename(previous.c_str(), values_path.c_str());
+    return report(Error(ErrorKind::kIo, "cannot write " + values_path));
+  }
+  State old = s;
+  s.plugins.clear();
+  for (auto& p : plugins) s.plugins.push_back(canonical_path(p.path));
+  s.owned = owned_resources(plugins);
+  s.values_files = o.values_files;
+  s.syncer = syncer;
+  if (host) {
+    if (Error e = create_objects(*host, render_isolation(s.name, s.namespace_, false))) return report(e);
+    s.isolate = true;
+  }
+  if (s.paused) {
+    if (Error e = save(dir, s)) return report(e);
+    say("vcluster " + s.name + " is paused; the new values are saved and take effect on 'vcluster resume " +
+        s.name + "'");
+    return 0;
+  }
+  say("restarting vcluster-syncer with the new values (the control plane and its data are untouched)");
+  stop_syncer(&s, dir);
+  if (Error e = start_syncer(&s, dir, o.timeout_seconds)) {
+    // The new values do not work: go back to the old ones so the vcluster keeps running.
+    stop_syncer(&s, dir);
+    std::rename(previous.c_str(), values_path.c_str());
+    Error back = start_syncer(&old, dir, o.timeout_seconds);
+    save(dir, old);
+    return report(Error(
+        e.kind, e.message + (back ? "\nthe previous values could not be restarted either: " + back.message
+                                  : "\nrestored the previous values; the syncer runs with them")));
+  }
+  if (Error e = save(dir, s)) return report(e);
+  say("vcluster " + s.name + " upgraded");
+  if (o.connect) {
+    if (Error e = connect_vcluster(o, &s, dir)) return report(e);
+    if (Error e = save(dir, s)) return report(e);
+  }
+  return 0;
+}
+
+// ---- pause / resume --------------------------------------------------------------------------------
+
+Error pause_local(const Options& o, State* s, const std::string& dir) {
+  Host h;
+  if (Error e = state_host(o, *s, dir, &h)) return e;
+  std::unique_ptr<KubeSync> host;
+  if (Error e = connect_host(h, &host)) return e;
+  // The syncer stops first: with it running, deleting a host pod would delete its virtual pod too.
+  stop_syncer(s, dir);
+  if (Error e = stop_components(s, dir)) return e;
+  std::vector<std::string> pods;
+  Error e = delete_host_pods(*host, *s, &pods);
+  s->paused = true;
+  s->paused_at = now_rfc3339();
+  for (auto& p : pods) s->paused_pods.push_back(p);
+  if (Error se = save(dir, *s)) return se;
+  if (e) return e;
+  say("vcluster " + s->name + " paused: control plane and syncer stopped (data kept in " + cp_dir(dir) +
+      "), " + std::to_string(pods.size()) + " host pods deleted");
+  return {};
+}
+
+Error resume_local(const Options& o, State* s, const std::string& dir) {
+  Host h;
+  if (Error e = state_host(o, *s, dir, &h)) return e;
+  std::unique_ptr<KubeSync> host;
+  if (Error e = connect_host(h, &host)) return e;
+  bool cp_alive = true;
+  for (auto& c : s->components) cp_alive = cp_alive && component_alive(c, dir);
+  bool syncer_alive = pid_alive(s->syncer_pid, syncer_marker(dir));
+  if (!s->paused && cp_alive && syncer_alive) {
+    say("vcluster " + s->name + " is already running");
+    return {};
+  }
+  if (s->components.size() != kStartOrder.size())
+    return Error(
+        ErrorKind::kInternal,
+        "the state of " + s->name + " records no control-plane command lines; delete and create it again");
+  // A port of a stopped component may have been taken meanwhile; say so instead of a bind error in a log.
+  for (auto& c : s->components) {
+    if (component_alive(c, dir)) continue;
+    for (int port : listen_ports(c.argv))
+      if (!port_free(port))
+        return Error(ErrorKind::kInternal,
+                     "port " + std::to_string(port) + " of the paused " + c.name +
+                         " is now used by another process; free it, or delete and create the "
+                         "vcluster again");
+  }
+  say("starting the control plane of " + s->name + " from " + cp_dir(dir));
+  if (Error e = restart_control_plane(s, dir, o.timeout_seconds)) return e;
+  if (!pid_alive(s->syncer_pid, syncer_marker(dir))) {
+    say("starting vcluster-syncer");
+    if (Error e = start_syncer(s, dir, o.timeout_seconds)) return e;
+  }
+  size_t expected = s->paused_pods.size();
+  s->paused = false;
+  s->paused_at.clear();
+  if (Error e = save(dir, *s)) return e;
+  if (expected > 0) {
+    // The syncer recreates the host pods from the virtual ones; wait for as many as pause deleted.
+    auto t0 = Clock::now();
+    auto deadline = t0 + std::chrono::seconds(o.timeout_seconds);
+    size_t n = 0;
+    while (true) {
+      if (Error e = count_host_pods(*host, *s, &n)) return e;
+      if (n >= expected || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    if (n >= expected) {
+      say(std::to_string(n) + " host pods are back (" + fmt_seconds(seconds_since(t0)) + ")");
+    } else {
+      say("warning: " + std::to_string(n) + " of the " + std::to_string(expected) +
+          " host pods deleted by pause are back after " + std::to_string(o.timeout_seconds) + "s; see " +
+          dir + "/syncer.log");
+    }
+  }
+  s->paused_pods.clear();
+  if (Error e = save(dir, *s)) return e;
+  say("vcluster " + s->name + " resumed");
+  return {};
+}
+
+// ---- delete ----------------------------------------------------------------------------------------
+
+Error delete_local(const Options& o, const State& s_in, const std::string& dir) {
+  State s = s_in;
+  Host h;
+  if (Error e = state_host(o, s, dir, &h)) return e;
+  std::unique_ptr<KubeSync> host;
+  if (Error e = connect_host(h, &host))
+    return Error(e.kind, e.message + "; nothing was deleted (to forget vcluster " + s.name +
+                             " without cleaning its host, remove " + dir + ")");
+  stop_syncer(&s, dir);
+  if (Error e = stop_components(&s, dir)) return e;
+  std::string counts;
+  if (Error e = delete_owned_objects(*host, s, &counts)) return e;
+  delete_vcluster_service(*host, s);
+  if (s.isolate)
+    for (auto& obj : render_isolation(s.name, s.namespace_, false)) {
+      kube::GVR g = gvr_of(obj);
+      host->remove(g, s.namespace_, std::string(obj.at({"metadata", "name"})->string_or("")));
+    }
+  bool ns_deleted = false;
+  if (s.namespace_created) {
+    bool shared = false;
+    for (auto& other : list_states(nullptr))
+      if (other.namespace_ == s.namespace_ && other.name != s.name) shared = true;
+    if (shared) {
+      say("namespace " + s.namespace_ + " is kept: another vcluster created from this machine uses it");
+    } else {
+      kube::Result r = host->remove(gvr::namespaces(), "", s.namespace_);
+      if (!r.ok() && !r.not_found())
+        return Error(ErrorKind::kHttp,
+                     "cannot delete namespace " + s.namespace_ + ": " + KubeSync::describe(r));
+      ns_deleted = true;
+    }
+  }
+  forget_context(s);
+  remove_tree(dir);
+  rmdir((state_root() + "/" + s.namespace_).c_str());  // only when empty
+  say("vcluster " + s.name + " deleted: processes stopped, host objects removed (" + counts + ")" +
+      (ns_deleted ? ", namespace " + s.namespace_ + " deleted" : "") + ", state " + dir + " removed");
+  return {};
+}
+
+std::string status_local(const State& s, const std::string& dir) {
+  if (s.paused) return "Paused";
+  if (s.components.empty()) return "Error";
+  for (auto& c : s.components)
+    if (!component_alive(c, dir)) return "Error";
+  if (!pid_alive(s.syncer_pid, syncer_marker(dir))) return "Error";
+  return "Running";
+}
+
+}  // namespace vc::cli

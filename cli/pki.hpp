@@ -1,0 +1,40 @@
+// The certificates of a control plane that runs in the host cluster (`create --driver cluster`). The CLI
+// makes them, as kubeadm does before a control plane starts, so that it can hand out an admin kubeconfig
+// (Secret vc-NAME) without waiting for the control plane: one cluster CA, one front-proxy CA for the
+// aggregation layer's request-header authentication, the API server's serving certificate, client
+// certificates for the admin and the controller manager, and the service-account key pair. Keys are ECDSA
+// P-256 (as tests/bed uses) except the service-account key, RSA 2048, so tokens are RS256.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace vc::cli {
+
+struct KeyPair {
+  std::string cert_pem, key_pem;
+};
+
+struct Pki {
+  KeyPair ca, front_proxy_ca;
+  KeyPair apiserver;           // serving: SANs from PkiOptions
+  KeyPair admin;               // client: CN=admin, O=system:masters
+  KeyPair controller_manager;  // client: CN=system:kube-controller-manager
+  KeyPair front_proxy_client;  // client of the front-proxy CA: CN=front-proxy-client
+  std::string sa_key_pem, sa_pub_pem;
+};
+
+struct PkiOptions {
+  std::string cluster_name;            // in the CAs' common names
+  std::vector<std::string> dns_names;  // serving certificate SANs
+  std::vector<std::string> ips;        // serving certificate IP SANs (IPv4 or IPv6 text)
+};
+
+Error make_pki(const PkiOptions& opts, Pki* out);
+
+// Base64 (RFC 4648, with padding), as kubeconfig *-data fields and Secret data hold it.
+std::string base64(const std::string& in);
+
+}  // namespace vc::cli
