@@ -3,7 +3,10 @@
 # are simulated by vcluster-nodesim (a scheduler and controller manager of its own), a virtual cluster
 # (API server + controller manager, no scheduler, no nodes), and vcluster-syncer with plugins/pods.
 #
-# Usage: pods_e2e_test.sh SYNCER PODS_PLUGIN NODESIM
+# The nodes plugin runs too: without Node objects in the virtual cluster, its pod-GC controller deletes
+# bound pods after about 40 s, as it would in vcluster with fake nodes turned off.
+#
+# Usage: pods_e2e_test.sh SYNCER PLUGINS(comma-separated paths) NODESIM
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SYNCER=$1 PODS=$2 NODESIM=$3
