@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# The syncer's benchmarks on the test bed: a host cluster with simulated nodes (vcluster-nodesim), a virtual
+# cluster, vcluster-syncer with the pods (and nodes) plugins, and vcluster-loadgen. Prints one table of
+# figures; asserts nothing. See docs/benchmarks.md for what each row means and the figures measured here.
+#
+# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|steady|memory|restart|cost|limit|dns-late]
+#                     [--connections 16] [--rate 50] [--steady-seconds 20] [--dns-delay 3]
+#                     [--build build-bench] [--out DIR] [--perf]
+#   --pods N          pods per burst (limit, burst, restart, dns-late)
+#   --connections C   keep-alive connections of the load generator (and of the syncer, per API server)
+#   --rate R, --steady-seconds S   the steady scenario: R pods/s for S seconds
+#   --dns-delay S     dns-late: the DNS Service is created S seconds after the last pod was created
+#   --out DIR         keep the logs, metrics snapshots and the table there (default: a new /tmp/vc-bench.* dir)
+#   --perf            record the syncer with `perf record -g` during the burst (perf.data in --out)
+# Environment: SYNCER_ARGS (extra syncer flags), PLUGINS (default: pods,nodes when libvcp-nodes.so exists).
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../tests/integration/lib.sh"
+
+PODS=1000 SCENARIO=all CONN=16 RATE=50 STEADY_S=20 DNS_DELAY=3 BUILD=$ROOT/build-bench OUT="" PERF=0
+while (($#)); do
+  case $1 in
+    --pods) PODS=$2; shift 2 ;;
+    --scenario) SCENARIO=$2; shift 2 ;;
+    --connections) CONN=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    --steady-seconds) STEADY_S=$2; shift 2 ;;
+    --dns-delay) DNS_DELAY=$2; shift 2 ;;
+    --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --perf) PERF=1; shift ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+case $SCENARIO in all|burst|steady|memory|restart|cost|limit|dns-late) ;; *)
+  echo "run.sh: --scenario must be all, burst, steady, memory, restart, cost, limit or dns-late" >&2; exit 2 ;;
+esac
+[ -n "$OUT" ] || OUT=$(mktemp -d "${TMPDIR:-/tmp}/vc-bench.XXXXXX")
+mkdir -p "$OUT"
+
+SYNCER=$BUILD/core/syncer/vcluster-syncer
+PODS_SO=$BUILD/plugins/pods/libvcp-pods.so
+NODES_SO=$BUILD/plugins/nodes/libvcp-nodes.so
+NODESIM=$BUILD/tests/nodesim/vcluster-nodesim
+LOADGEN=$BUILD/bench/vcluster-loadgen
+for b in "$SYNCER" "$PODS_SO" "$NODESIM" "$LOADGEN"; do
+  [ -e "$b" ] || { echo "run.sh: $b is missing; build it: ninja -C $BUILD ${b#"$BUILD"/}" >&2; exit 1; }
+done
+if [ -z "${PLUGINS:-}" ]; then
+  if [ -e "$NODES_SO" ]; then
+    PLUGINS=$PODS_SO,$NODES_SO
+  else
+    PLUGINS=$PODS_SO
+    echo "# no $NODES_SO: without fake nodes the virtual pod-GC deletes bound pods after ~40-60 s" >&2
+  fi
+fi
+
+VC=bench-vc
+HNS=vcluster-$VC
+VNS=bench
+SUFFIX=-x-$VNS-x-$VC
+STEADY_PODS=$((RATE * STEADY_S))
+maxp=$((PODS > STEADY_PODS ? PODS : STEADY_PODS))
+NODES=$(((maxp + 99) / 100))
+
+# Everything of the run is copied to OUT before lib.sh's trap removes its work directory.
+_bench_exit() {
+  local rc=$?
+  cp -r "$WORK"/*.log "$OUT"/ 2>/dev/null
+  (exit $rc)
+  _cleanup
+}
+trap _bench_exit EXIT
+
+ROWS=()
+row() { ROWS+=("$(printf '| %s | %s | %s |' "$1" "$2" "$3")"); printf '  -> %s: %s %s\n' "$1" "$2" "${3:+($3)}"; }
+say() { printf '\n== %s (load %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
+hk() { kubectl --kubeconfig "$KC_host" "$@"; }
+vk() { kubectl --kubeconfig "$KC_virt" "$@"; }
+# cpu PID: user+system seconds the process has used so far.
+cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# result FILE KEY: a value of the loadgen's RESULT line.
+result() { awk -v k="$2" '/^RESULT /{for (i = 2; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' "$1"; }
+fmt() { awk -v v="$1" 'BEGIN {if (v == "" || v == "NA") print "NA"; else printf "%.2f", v}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b}'; }
+
+### Clusters, namespaces, Services, nodes
+say "starting the host and the virtual cluster"
+t=$SECONDS
+start_cluster host host
+VC_BED_SERVICE_CIDR=10.96.0.0/16 VC_BED_APISERVER_ARGS="--feature-gates=BoundServiceAccountTokenVolume=true" \
+  start_cluster virt virtual
+echo "clusters up in $((SECONDS - t)) s"
+. "$WORK/host/env"
+HOST_API_PID=$VC_KUBE_APISERVER_PID HOST_ETCD_PID=$VC_ETCD_PID
+. "$WORK/virt/env"
+VIRT_API_PID=$VC_KUBE_APISERVER_PID VIRT_ETCD_PID=$VC_ETCD_PID
+hk create namespace "$HNS" >/dev/null
+hk -n "$HNS" create service clusterip "$VC" --tcp=443:8443 >/dev/null
+dns_service() {
+  cat <<YAML | hk apply -f - >/dev/null
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns-x-kube-system-x-$VC
+  namespace: $HNS
+spec:
+  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
+YAML
+}
+dns_service
+vk create namespace "$VNS" >/dev/null
+hk create namespace bench-limit >/dev/null
+poll 60 'vk -n "$VNS" get serviceaccount default >/dev/null 2>&1' || { echo "no default ServiceAccount in virtual $VNS" >&2; exit 1; }
+poll 60 'hk -n bench-limit get serviceaccount default >/dev/null 2>&1' || { echo "no default ServiceAccount in host bench-limit" >&2; exit 1; }
+
+NS_PORT=$(free_port)
+start_bg "$WORK/nodesim.log" "$NODESIM" --kubeconfig "$KC_host" --nodes "$NODES" --max-pods 110 \
+  --status-address "127.0.0.1:$NS_PORT"
+NODESIM_PID=$LAST_PID
+poll 120 curl -sf "http://127.0.0.1:$NS_PORT/readyz" -o /dev/null || { echo "nodesim: nodes not ready" >&2; exit 1; }
+echo "$NODES simulated nodes ready (110 pods each)"
+
+### The syncer
+SYNC_PORT=$(free_port)
+URL=http://127.0.0.1:$SYNC_PORT
+SYNCER_PID="" READY_S=""
+# start_syncer LOG: starts it and waits for /readyz; READY_S = seconds from spawn to the first 200.
+start_syncer() {
+  local t0
+  t0=$(date +%s.%N)
+  start_bg "$WORK/$1.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
+    --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" --plugins "$PLUGINS" \
+    --status-address "127.0.0.1:$SYNC_PORT" --max-connections "$CONN" ${SYNCER_ARGS:-}
+  SYNCER_PID=$LAST_PID
+  local end=$((SECONDS + 120))
+  until curl -sf "$URL/readyz" -o /dev/null; do
+    kill -0 "$SYNCER_PID" 2>/dev/null || { echo "syncer exited; see $OUT/$1.log" >&2; exit 1; }
+    ((SECONDS < end)) || { echo "syncer not ready after 120 s" >&2; exit 1; }
+    sleep 0.02
+  done
+  READY_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", b - a}')
+}
+stop_syncer() { [ -n "$SYNCER_PID" ] && stop_pid "$SYNCER_PID"; SYNCER_PID=""; }
+snap() { curl -sf "$URL/metrics" >"$OUT/$1.metrics"; }
+# mval FILE NAME_WITH_LABELS: a sample of a snapshot (0 when absent).
+mval() { awk -v k="$2" '$1 == k {print $2; f=1} END {if (!f) print 0}' "$1"; }
+# writes FILE [CODE_PREFIX]: create/update/patch/delete requests on both sides.
+writes() {
+  awk -v c="${2:-}" '$1 ~ /^vcluster_syncer_api_requests_total\{/ && $1 ~ /verb="(create|update|patch|delete)"/ {
+    if (c == "" || $1 ~ ("code=\"" c)) s += $2 } END {print s + 0}' "$1"
+}
+# settle: waits until the queue is empty and the reconcile count stands still for 2 s; prints seconds.
+settle() {
+  local t0=$SECONDS last=-1 same=0 r q
+  while ((SECONDS - t0 < 300)); do
+    r=$(metric "$URL" vcluster_syncer_reconciles_total)
+    q=$(metric "$URL" vcluster_syncer_queue_depth)
+    if [ "$r" = "$last" ] && [ "${q%.*}" = 0 ]; then same=$((same + 1)); else same=0; fi
+    ((same >= 8)) && break
+    last=$r
+    sleep 0.25
+  done
+}
+host_pods() { hk -n "$HNS" get pods --no-headers 2>/dev/null | wc -l; }
+
+# lg LOG ARGS...: the load generator against the virtual cluster, watching the host namespace too.
+lg() {
+  local log=$1
+  shift
+  "$LOADGEN" --kubeconfig "$KC_virt" --namespace "$VNS" --connections "$CONN" \
+    --host-kubeconfig "$KC_host" --host-namespace "$HNS" --host-suffix "$SUFFIX" "$@" | tee "$OUT/$log.out" |
+    sed 's/^/    /'
+}
+# drain PREFIX [flags]: deletes the pods (through the syncer) and waits until both sides are empty.
+drain() {
+  local p=$1
+  shift
+  lg "delete-$p" --action delete --prefix "$p" --pods "${DRAIN_N:-$PODS}" --until gone,host-gone "$@" >/dev/null
+}
+cpu_marks() { echo "$(cpu "${SYNCER_PID:-0}") $(cpu "$HOST_API_PID") $(cpu "$VIRT_API_PID") $(cpu "$NODESIM_PID") $(cpu "$HOST_ETCD_PID") $(cpu "$VIRT_ETCD_PID")"; }
+cpu_delta() {  # cpu_delta "MARKS_BEFORE": prints the CPU seconds each process used since then
+  local -a a b
+  read -ra a <<<"$1"
+  read -ra b <<<"$(cpu_marks)"
+  awk -v s="${a[0]} ${a[1]} ${a[2]} ${a[3]} ${a[4]} ${a[5]}" -v e="${b[0]} ${b[1]} ${b[2]} ${b[3]} ${b[4]} ${b[5]}" 'BEGIN {
+    split(s, x); split(e, y)
+    printf "CPU s: syncer %.1f, host apiserver %.1f, virtual apiserver %.1f, nodesim %.1f, host etcd %.1f, virtual etcd %.1f",
+      y[1]-x[1], y[2]-x[2], y[3]-x[3], y[4]-x[4], y[5]-x[5], y[6]-x[6] }'
+}
+
+### 6. The limit: the same burst straight on the host API server
+LIMIT_S="" LIMIT_RUN_S=""
+phase_limit() {
+  say "limit: $PODS pods created directly on the host API server, $CONN connections"
+  local m
+  m=$(cpu_marks)
+  "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix l --pods "$PODS" \
+    --until created,running | tee "$OUT/limit.out" | sed 's/^/    /'
+  echo "    $(cpu_delta "$m")"
+  LIMIT_S=$(result "$OUT/limit.out" created_s) LIMIT_RUN_S=$(result "$OUT/limit.out" running_s)
+  row "limit: $PODS pod creates on the host API server ($CONN conn.)" "$(fmt "$LIMIT_S") s" \
+    "$(result "$OUT/limit.out" created_rate) creates/s; all Running (host scheduler + nodesim) $(fmt "$LIMIT_RUN_S") s"
+  "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix l --pods "$PODS" \
+    --action delete --until gone >"$OUT/limit-delete.out"
+  say "limit with a Secret per pod (2 host writes per pod, as the syncer makes: token Secret + pod)"
+  "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix ls --pods "$PODS" \
+    --secrets --until created,running | tee "$OUT/limit-secrets.out" | sed 's/^/    /'
+  row "limit: $PODS (Secret + pod) on the host API server" "$(fmt "$(result "$OUT/limit-secrets.out" created_s)") s" \
+    "all Running $(fmt "$(result "$OUT/limit-secrets.out" running_s)") s"
+  "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix ls --pods "$PODS" \
+    --secrets --action delete --until gone >"$OUT/limit-secrets-delete.out"
+}
+
+### 1. Burst, 3. memory (pods only), 5. cost per lifecycle
+BURST_S=""
+phase_burst() {
+  say "burst: $PODS bare pods created in the virtual cluster at once, $CONN connections"
+  start_syncer syncer-burst
+  sleep 2
+  snap burst-idle
+  local idle_rss idle_peak m
+  idle_rss=$(mval "$OUT/burst-idle.metrics" process_resident_memory_bytes)
+  idle_peak=$(mval "$OUT/burst-idle.metrics" process_resident_memory_peak_bytes)
+  snap burst-0
+  m=$(cpu_marks)
+  local perf_pid=""
+  if ((PERF)) && command -v perf >/dev/null; then
+    perf record -F 999 -g -p "$SYNCER_PID" -o "$OUT/perf-burst.data" >"$OUT/perf.log" 2>&1 &
+    perf_pid=$!
+  fi
+  lg burst --prefix b --pods "$PODS" --until host-exist,running
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid"; fi
+  echo "    $(cpu_delta "$m")" | tee "$OUT/burst.cpu"
+  settle
+  snap burst-1
+  BURST_S=$(result "$OUT/burst.out" host_exist_s)
+  row "burst: $PODS virtual pods → all on the host" "$(fmt "$BURST_S") s" \
+    "$(result "$OUT/burst.out" host_exist_rate) pods/s; virtual creates answered in $(fmt "$(result "$OUT/burst.out" answered_s)") s"
+  row "burst: → all Running in the virtual cluster" "$(fmt "$(result "$OUT/burst.out" running_s)") s" \
+    "$(result "$OUT/burst.out" running_rate) pods/s"
+  row "burst: per-pod create → host (p50 / p99)" \
+    "$(fmt "$(result "$OUT/burst.out" lat_host_p50)") / $(fmt "$(result "$OUT/burst.out" lat_host_p99)") s" ""
+  [ -n "$LIMIT_S" ] && row "**headline: burst to host ÷ limit**" "**$(ratio "$BURST_S" "$LIMIT_S")×**" \
+    "to Running: $(ratio "$(result "$OUT/burst.out" running_s)" "$LIMIT_RUN_S")× the direct create → Running"
+  row "burst: syncer CPU" "$(awk '{for (i = 1; i <= NF; i++) if ($i == "syncer") {v = $(i+1); sub(",", "", v); print v}}' "$OUT/burst.cpu") s" \
+    "$(sed 's/^ *CPU s: //' "$OUT/burst.cpu")"
+
+  say "memory: $PODS synced pods"
+  local f=$OUT/burst-1.metrics rss peak objs bytes
+  rss=$(mval "$f" process_resident_memory_bytes)
+  peak=$(mval "$f" process_resident_memory_peak_bytes)
+  objs=$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$f")
+  bytes=$(awk '$1 ~ /^vcluster_syncer_cache_bytes\{/ {s += $2} END {print s + 0}' "$f")
+  grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed 's/^/    /'
+  row "memory: syncer RSS idle (peak)" "$(awk -v a="$idle_rss" -v b="$idle_peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" ""
+  row "memory: RSS with $PODS pods synced (peak)" "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
+    "$objs cached objects, $(awk -v b="$bytes" 'BEGIN {printf "%.1f MiB", b/1048576}') of JSON"
+  row "memory: bytes per cached object" "$(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.0f B JSON", o ? b/o : 0}')" \
+    "RSS growth per object $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B", o ? (r-i)/o : 0}')"
+
+  say "cost: deleting the $PODS pods through the syncer"
+  lg burst-delete --action delete --prefix b --pods "$PODS" --until gone,host-gone
+  settle
+  snap burst-2
+  row "delete: $PODS virtual pods → all gone on both sides" "$(fmt "$(result "$OUT/burst-delete.out" gone_s)") s" \
+    "host copies gone at $(fmt "$(result "$OUT/burst-delete.out" host_gone_s)") s"
+  # Requests per pod lifecycle, by side and verb (every status code), from the /metrics deltas.
+  local cost
+  cost=$(awk -v n="$PODS" '
+    FNR == 1 {file++}
+    $1 ~ /^vcluster_syncer_api_requests_total\{/ {
+      match($1, /side="[a-z]+"/); side = substr($1, RSTART + 6, RLENGTH - 7)
+      match($1, /verb="[a-z]+"/); verb = substr($1, RSTART + 6, RLENGTH - 7)
+      if (file == 1) v[side " " verb] -= $2; else v[side " " verb] += $2
+    }
+    END {
+      for (k in v) if (v[k] != 0) { split(k, p, " "); out = out sprintf("%s %s %.2f, ", p[1], p[2], v[k] / n); t[p[1]] += v[k] }
+      printf "%stotal host %.2f, virtual %.2f", out, t["host"] / n, t["virtual"] / n
+    }' "$OUT/burst-0.metrics" "$OUT/burst-2.metrics")
+  echo "    $cost"
+  local w
+  w=$(( $(writes "$OUT/burst-2.metrics") - $(writes "$OUT/burst-0.metrics") ))
+  row "cost: API requests per pod (create → Running → delete)" \
+    "$(awk -v w="$w" -v n="$PODS" 'BEGIN {printf "%.2f writes", w / n}')" "$cost"
+  stop_syncer
+}
+
+### 4. Restart with N pods (each with its own ConfigMap and Secret) synced; 3. memory after a restart
+phase_restart() {
+  say "restart: $PODS pods, each with a ConfigMap and a Secret, synced; then the syncer restarted"
+  start_syncer syncer-restart-a
+  lg restart-create --prefix r --pods "$PODS" --configmaps --secrets --until host-exist,running
+  row "burst with a ConfigMap + Secret per pod: all on the host" \
+    "$(fmt "$(result "$OUT/restart-create.out" host_exist_s)") s" \
+    "all Running $(fmt "$(result "$OUT/restart-create.out" running_s)") s; $PODS × 3 virtual creates answered in $(fmt "$(result "$OUT/restart-create.out" answered_s)") s"
+  settle
+  stop_syncer
+  local m
+  m=$(cpu_marks)
+  start_syncer syncer-restart-b
+  local ready=$READY_S t0=$SECONDS
+  settle
+  snap restart
+  local f=$OUT/restart.metrics
+  echo "    $(cpu_delta "$m")"
+  row "restart: syncer spawn → /readyz, $PODS pods synced" "${ready} s" \
+    "settled (queue empty, no reconcile for 2 s) $((SECONDS - t0)) s after ready; $(mval "$f" vcluster_syncer_reconciles_total) reconciles"
+  row "restart: write requests (host + virtual)" "$(writes "$f")" \
+    "2xx $(writes "$f" 2); creates $(mval "$f" 'vcluster_syncer_writes_total{kind="create"}'), updates $(mval "$f" 'vcluster_syncer_writes_total{kind="update"}'), status $(mval "$f" 'vcluster_syncer_writes_total{kind="status"}'), deletes $(mval "$f" 'vcluster_syncer_writes_total{kind="delete"}')"
+  local rss peak objs bytes
+  rss=$(mval "$f" process_resident_memory_bytes)
+  peak=$(mval "$f" process_resident_memory_peak_bytes)
+  objs=$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$f")
+  bytes=$(awk '$1 ~ /^vcluster_syncer_cache_bytes\{/ {s += $2} END {print s + 0}' "$f")
+  grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed 's/^/    /'
+  row "memory after restart: $PODS pods + ConfigMaps + Secrets (peak)" \
+    "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
+    "$objs cached objects, $(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.1f MiB JSON, %.0f B/object", b/1048576, o ? b/o : 0}'), RSS $(awk -v r="$rss" -v o="$objs" 'BEGIN {printf "%.0f B/object", o ? r/o : 0}')"
+  drain r --configmaps --secrets
+  stop_syncer
+}
+
+### 2. Steady rate
+phase_steady() {
+  say "steady: $RATE pods/s for $STEADY_S s ($STEADY_PODS pods)"
+  start_syncer syncer-steady
+  lg steady --prefix s --pods "$STEADY_PODS" --rate "$RATE" --until host-exist,running
+  local f=$OUT/steady.out
+  row "steady $RATE/s: create → on the host, p50 / p99" \
+    "$(fmt "$(result "$f" lat_host_p50)") / $(fmt "$(result "$f" lat_host_p99)") s" \
+    "max $(fmt "$(result "$f" lat_host_max)") s; local clock, from the create answer or first watch event"
+  row "steady $RATE/s: create → Running in the virtual cluster, p50 / p99" \
+    "$(fmt "$(result "$f" lat_running_p50)") / $(fmt "$(result "$f" lat_running_p99)") s" \
+    "host side Running p50 $(fmt "$(result "$f" lat_host_running_p50)") s (scheduler + nodesim)"
+  DRAIN_N=$STEADY_PODS drain s
+  stop_syncer
+}
+
+### 7. The DNS Service appears after the syncer started
+phase_dnslate() {
+  say "dns-late: syncer started without the DNS Service; $PODS pods; the DNS Service ${DNS_DELAY} s after the last create"
+  hk -n "$HNS" delete service "kube-dns-x-kube-system-x-$VC" >/dev/null
+  start_syncer syncer-dnslate
+  lg dnslate --prefix d --pods "$PODS" --until host-exist,running >/dev/null &
+  local lgpid=$!
+  poll 300 'grep -q "^created .*held" "$OUT/dnslate.out" 2>/dev/null'
+  sleep "$DNS_DELAY"
+  local before dns_t
+  before=$(host_pods)
+  dns_t=$(date +%s.%N)
+  dns_service
+  wait "$lgpid"
+  sed 's/^/    /' "$OUT/dnslate.out"
+  local f=$OUT/dnslate.out e
+  e=$(result "$f" host_exist_epoch)
+  row "dns-late: DNS Service created → all $PODS on the host" \
+    "$(awk -v e="$e" -v d="$dns_t" 'BEGIN {if (e == "" || e == "NA") print "NA"; else printf "%.2f s", e - d}')" \
+    "$before host pods before it; burst alone $(fmt "$BURST_S") s; waits $(metric "$URL" 'vcluster_syncer_outcomes_total{outcome="wait"}'), retries $(metric "$URL" 'vcluster_syncer_outcomes_total{outcome="retry"}')"
+  row "dns-late: DNS Service created → all Running" \
+    "$(awk -v e="$(result "$f" running_epoch)" -v d="$dns_t" 'BEGIN {if (e == "" || e == "NA") print "NA"; else printf "%.2f s", e - d}')" ""
+  drain d
+  stop_syncer
+}
+
+case $SCENARIO in
+  all) phase_limit; phase_burst; phase_restart; phase_steady; phase_dnslate ;;
+  limit) phase_limit ;;
+  burst|cost) phase_limit; phase_burst ;;
+  memory) phase_burst; phase_restart ;;
+  restart) phase_restart ;;
+  steady) phase_steady ;;
+  dns-late) phase_burst; phase_dnslate ;;
+esac
+
+{
+  echo
+  echo "vcluster-syncer benchmarks: $PODS pods, $CONN connections, $NODES simulated nodes; plugins ${PLUGINS//$BUILD\//}"
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(date -u +%FT%TZ)"
+  echo
+  echo "| figure | value | notes |"
+  echo "| --- | --- | --- |"
+  printf '%s\n' "${ROWS[@]}"
+} | tee "$OUT/table.md"
+echo "# logs, metrics snapshots and loadgen outputs: $OUT"
