@@ -210,9 +210,9 @@ vcp_status sync_node(State& st, const vcp_sync_args* args, vcp_buf* out) {
   }
 
   // Metadata and spec first: a fake node's are the tenant's once made (vcluster's FakeSync only touches
-  // status), a real node's follow the host. The status in the PUT is the current one, so the engine's
-  // comparison sees only what a PUT can change.
-  Value desired = fake ? *vnode : real_node(*hnode, &*vnode, cfg);
+  // status) but for Kubernetes' own taints, a real node's follow the host. The status in the PUT is the
+  // current one, so the engine's comparison sees only what a PUT can change.
+  Value desired = fake ? fake_node_update(*vnode) : real_node(*hnode, &*vnode, cfg);
   if (const Value* s = vnode->find("status")) desired["status"] = *s;
   if (!same_content(desired, *vnode)) {
     write(host, out, desired);

@@ -185,6 +185,12 @@ std::set<std::string> original_taints(const Value& vnode) {
   return out;
 }
 
+// Taints under node.kubernetes.io/ (not-ready, unreachable, the pressure conditions, unschedulable) are
+// Kubernetes' own, set by its admission and controllers from node conditions; a tenant does not set them.
+bool system_taint(const Value& t) {
+  return str_of(&t, "key").rfind("node.kubernetes.io/", 0) == 0;
+}
+
 const Value& taints_of(const Value& node) {
   static const Value kNone = Value::array();
   const Value* t = node.at({"spec", "taints"});
@@ -289,6 +295,16 @@ Value fake_node(const Value& hnode) {
   meta["annotations"]["node.alpha.kubernetes.io/ttl"] = "0";
   meta["annotations"]["volumes.kubernetes.io/controller-managed-attach-detach"] = "false";
   return n;
+}
+
+Value fake_node_update(const Value& vnode) {
+  Value out = vnode;
+  Value kept = Value::array();
+  for (const Value& t : taints_of(vnode).items())
+    if (!system_taint(t)) kept.push_back(t);
+  if (Value* spec = out.find("spec"); spec && spec->is_object())
+    set_or_erase(*spec, "taints", std::move(kept));
+  return out;
 }
 
 Value fake_status(const Value& hnode, const Value* current, std::string_view now) {
@@ -407,7 +423,7 @@ Value real_node(const Value& hnode, const Value* vnode, const Config& cfg) {
       for (const Value& t : taints_of(*vnode).items()) {
         std::string id = taint_id(t);
         // A virtual taint that was a host taint at the last sync and is gone from the host was removed there.
-        if (old.count(id) || !seen.insert(id).second) continue;
+        if (old.count(id) || system_taint(t) || !seen.insert(id).second) continue;
         merged.push_back(t);
       }
     }
@@ -482,7 +498,7 @@ std::optional<Value> host_node_with_tenant_changes(const Value& hnode, const Val
   const std::set<std::string> old = original_taints(vnode);
   for (const Value& t : taints_of(vnode).items()) {
     std::string id = taint_id(t);
-    if (host_ids.count(id) || old.count(id)) continue;
+    if (host_ids.count(id) || old.count(id) || system_taint(t)) continue;
     Value& taints = out["spec"]["taints"];
     if (!taints.is_array()) taints = Value::array();
     taints.push_back(t);

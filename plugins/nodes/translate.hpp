@@ -66,6 +66,12 @@ std::string fake_hostname(std::string_view node_name);
 // fake-node marker) and no taints, so nothing of the host leaks but its name, os and architecture.
 vc::json::Value fake_node(const vc::json::Value& hnode);
 
+// An existing fake node as it should stay: the tenant's metadata and spec, minus the taints that only
+// Kubernetes sets (node.kubernetes.io/*). The API server's TaintNodesByCondition admission puts
+// node.kubernetes.io/not-ready on every node it creates, and no node-lifecycle controller runs in the
+// virtual cluster to take it off (vcluster removes it right after creating a fake node, too).
+vc::json::Value fake_node_update(const vc::json::Value& vnode);
+
 // The status of a fake node: Ready, no pressure, the host's capacity and allocatable (vcluster's generic
 // figures when the host reports none), the made-up hostname as the only address, a minimal nodeInfo with
 // stable made-up IDs. Heartbeat times follow the host's Ready heartbeat (`now` when it has none);
@@ -75,7 +81,8 @@ vc::json::Value fake_status(const vc::json::Value& hnode, const vc::json::Value*
 
 // The virtual copy of a real host node without its status: host labels and annotations merged into the
 // virtual node's (`vnode`, null on create) keeping keys the tenant added; the host spec, with taints merged
-// the same way when enableScheduler or syncNodeChanges is on.
+// the same way when enableScheduler or syncNodeChanges is on (node.kubernetes.io/* taints only ever come
+// from the host: see fake_node_update).
 vc::json::Value real_node(const vc::json::Value& hnode, const vc::json::Value* vnode, const Config& cfg);
 
 // The status of a real node: the host's, with the host addresses that reveal its network (InternalIP,

@@ -659,3 +659,44 @@ TEST_CASE("pod events enqueue the node a pod lands on or leaves, and ignore stat
   REQUIRE(h.host.enqueued.size() == 2);
   CHECK(h.host.enqueued[1].name == kNode);
 }
+
+TEST_CASE("the not-ready taint the API server adds to every new node is taken off; tenant taints stay") {
+  // TaintNodesByCondition admission (on by default since v1.17) taints each created node
+  // node.kubernetes.io/not-ready, and the virtual cluster has no node-lifecycle controller to remove it.
+  const Value admission = parse_or_fail(R"({"key":"node.kubernetes.io/not-ready","effect":"NoSchedule"})");
+  const Value tenant = parse_or_fail(R"({"key":"tenant-only","effect":"PreferNoSchedule"})");
+  SUBCASE("fake node") {
+    Harness h;
+    h.add_pod(golden("pod-on-node.json"));
+    Value vnode = created(h, golden("host-node.json"));
+    vnode["spec"]["taints"].push_back(admission);
+    Result r = h.sync(golden("host-node.json"), &vnode);
+    REQUIRE(r.status == VCP_OK);
+    CHECK(parse_or_fail(r.out).at({"spec"})->find("taints") == nullptr);
+    vnode["spec"]["taints"].push_back(tenant);
+    r = h.sync(golden("host-node.json"), &vnode);
+    REQUIRE(r.status == VCP_OK);
+    check_same(*parse_or_fail(r.out).at({"spec", "taints"}),
+               parse_or_fail("[" + vc::json::dump(tenant) + "]"));
+  }
+  SUBCASE("real node with a virtual scheduler") {
+    Harness h(Conf{{"sync.nodes.enabled", "true"}, {"sync.nodes.enableScheduler", "true"}});
+    Value host = golden("host-node.json");
+    Value vnode = created(h, host);
+    vnode["spec"]["taints"].push_back(admission);
+    vnode["spec"]["taints"].push_back(tenant);
+    Result r = h.sync(host, &vnode);
+    REQUIRE(r.status == VCP_OK);
+    check_same(*parse_or_fail(r.out).at({"spec", "taints"}),
+               parse_or_fail(R"([{"key":"dedicated","value":"payments","effect":"NoSchedule"},)" +
+                             vc::json::dump(tenant) + "]"));
+  }
+  SUBCASE("syncNodeChanges never writes Kubernetes' own taints to the host") {
+    Harness h(Conf{{"sync.nodes.enabled", "true"}, {"sync.nodes.syncNodeChanges", "true"}});
+    h.add_pod(golden("pod-on-node.json"));
+    Value host = golden("host-node.json");
+    Value vnode = created(h, host);
+    vnode["spec"]["taints"].push_back(admission);
+    CHECK(h.back_sync(host, vnode).status == VCP_NO_CHANGE);
+  }
+}
