@@ -527,8 +527,10 @@ Error connect_vcluster(const Options& o, State* s, const std::string& dir) {
   s->context_name = ctx;
   s->kubeconfig_file = file;
   say("switched the context of " + file + " to " + ctx + " (API server " + cfg.server +
-      "); 'vcluster disconnect' " + "switches back to " +
+      "); 'vcluster disconnect' switches back to " +
       (s->previous_context.empty() ? s->host_context : s->previous_context));
+  if (s->paused)
+    say("note: vcluster " + s->name + " is paused; 'vcluster resume " + s->name + "' starts its API server");
   return {};
 }
 

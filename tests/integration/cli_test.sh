@@ -9,7 +9,11 @@
 # Usage: cli_test.sh VCLUSTER PLUGINS
 #   PLUGINS: the sync plugins' .so paths, comma-separated (the pods plugin first); given to every create so the
 #   test runs the plugins its build made. With the services plugin among them, DNS is checked too.
+# The checks run small `bash -c '...' _ ARGS` programs whose $1, $2 expand in the child, on purpose (SC2016);
+# start_cluster sets KC_host (SC2154).
+# shellcheck disable=SC2016,SC2154
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VCLUSTER=$1
 PLUGINS=$2
