@@ -104,10 +104,13 @@ struct State {
 
   Host host;
   Config cfg;
-  std::map<std::string, CreateAttempt> creates;     // "ns/name" of the virtual Service
-  std::map<std::string, std::string> host_refused;  // "ns/name" → uid whose allocations the host refused
-  std::map<std::string, Recreate> recreates;        // "ns/name"
-  std::map<std::string, Settling> settling;         // "ns/name"
+  std::map<std::string, CreateAttempt> creates;  // "ns/name" of the virtual Service
+  // "ns/name" → uid of the virtual Service whose host copy the engine creates without the virtual
+  // allocations: the host refused them, or the name is taken (AlreadyExists), which the engine's own create
+  // sorts out.
+  std::map<std::string, std::string> engine_creates_for;
+  std::map<std::string, Recreate> recreates;              // "ns/name"
+  std::map<std::string, Settling> settling;               // "ns/name"
   std::map<std::string, SavedEndpoints> saved_endpoints;  // "ns/name"
   std::map<std::string, Clock::time_point> hold;          // "ns/name" → no re-create before this time
   // What the plugin learnt of the virtual cluster's Service range from a refused re-create: the range
@@ -474,7 +477,6 @@ vcp_status create_service(State& st, const vcp_sync_args* args, const Value& vsv
   const std::string vns = str(args->source_namespace), vname = str(args->source_name);
   const std::string key = key_of(vns, vname);
   const std::string vuid = str_of(field(vsvc, "metadata"), "uid");
-  bool engine_creates = false;
   if (auto it = st.creates.find(key); it != st.creates.end()) {
     std::string body;
     int status = host.take_result(it->second.id, &body);
@@ -484,24 +486,23 @@ vcp_status create_service(State& st, const vcp_sync_args* args, const Value& vsv
     if (ok_status(status) || status == 409) {
       // A success whose object the cache does not show yet, or 409 (our cache lags, or the name is held
       // by an object vcluster does not own): the engine's own create sorts those out, refusing a foreign
-      // one with an event.
-      engine_creates = true;
+      // one with an event, without the plugin asking again on every sync.
+      st.engine_creates_for[key] = vuid;
     } else if (same_object && refusal_status(status)) {
       // Typically 422: the IP or a nodePort is taken on the host, or outside its range. The host
       // allocates instead, and back-sync aligns the virtual Service afterwards.
       host.log(VCP_LOG_INFO, "the host refused the virtual allocations of Service " + key + " (HTTP " +
                                  std::to_string(status) + ": " + status_message(body) +
                                  "); creating it with host-allocated ones");
-      st.host_refused[key] = vuid;
+      st.engine_creates_for[key] = vuid;
     } else if (same_object) {
       host.set_error("creating host Service " + str(args->target_name) + " answered HTTP " +
                      std::to_string(status) + ": " + status_message(body));
       return VCP_RETRY;
     }
   }
-  auto refused = st.host_refused.find(key);
-  bool request = !engine_creates && has_allocations(vsvc) &&
-                 (refused == st.host_refused.end() || refused->second != vuid);
+  auto handed = st.engine_creates_for.find(key);
+  bool request = has_allocations(vsvc) && (handed == st.engine_creates_for.end() || handed->second != vuid);
   Value h = translate_service_create(host, vsvc,
                                      request ? Allocation::kRequestVirtual : Allocation::kHostAllocates);
   h["metadata"]["name"] = str(args->target_name);
@@ -551,7 +552,7 @@ vcp_status sync_service(State& st, const vcp_sync_args* args, vcp_buf* out) {
     // collect the answer so the engine can forget it.
     if (host.take_result(it->second.id, nullptr) != 0) st.creates.erase(it);
   }
-  st.host_refused.erase(key);
+  st.engine_creates_for.erase(key);
   if (drive_recreate(st, vns, vname)) return VCP_NO_CHANGE;
   if (deleting(*hsvc)) return VCP_NO_CHANGE;  // it goes; the next sync creates it anew
   write(host, out, translate_service_update(host, *vsvc, *hsvc));
@@ -691,7 +692,7 @@ vcp_status on_delete(void* state, const vcp_sync_args* args, vcp_buf* out) {
     if (drive_recreate(*st, vns, vname) || st->settling.count(key)) return VCP_SKIP;
     delete_mapped_of(*st, vns, vname);
     st->creates.erase(key);
-    st->host_refused.erase(key);
+    st->engine_creates_for.erase(key);
     st->hold.erase(key);
     for (auto it = st->warned.lower_bound(key + "|"); it != st->warned.end() && it->starts_with(key + "|");) {
       it = st->warned.erase(it);
