@@ -44,7 +44,7 @@ Flags:
   --prefix P               pod names are P-I, label loadgen=P (default p)
   --action A               create, delete or none (default create)
   --connections C          keep-alive connections (default 16)
-  --in-flight M            requests outstanding at most (default 2*C)
+  --in-flight M            requests outstanding at most (default C: one per connection)
   --rate R                 pods per second; 0 = as fast as the connections allow (default 0)
   --configmaps             also create (and delete) a ConfigMap P-I per pod, mounted by it, before the pod
   --secrets                the same with a Secret P-I
@@ -426,7 +426,7 @@ void print_latency(const App& a, const char* label, double PodTimes::*from, doub
     double base = p.*from;
     // The moment the pod's request was known done: its answer, or its first watch sighting if that came
     // first (the watch event can overtake the response).
-    if (from == &PodTimes::answered && p.src_seen >= 0 && a.f.action == "create" && (base < 0 || p.src_seen < base))
+    if (from == &PodTimes::answered && to != &PodTimes::answered && p.src_seen >= 0 && a.f.action == "create" && (base < 0 || p.src_seen < base))
       base = p.src_seen;
     if (base >= 0 && p.*to >= 0) v.push_back(std::max(0.0, p.*to - base));
   }
@@ -478,6 +478,8 @@ void finish(App* a) {
                 "host_present=%ld", a->t0_epoch, a->src_seen, a->src_running, a->src_present, a->host_seen,
                 a->host_running, a->host_present);
   result += buf;
+  if (a->f.action != "none")
+    print_latency(*a, "request", &PodTimes::sent, &PodTimes::answered, &result, "lat_request");
   if (a->f.action == "create") {
     print_latency(*a, "to-host", &PodTimes::answered, &PodTimes::host_seen, &result, "lat_host");
     print_latency(*a, "to-running", &PodTimes::answered, &PodTimes::src_running, &result, "lat_running");
@@ -588,7 +590,7 @@ int parse(int argc, char** argv, Flags* f) {
     std::fprintf(stderr, "vcluster-loadgen: --host-kubeconfig needs --host-namespace\n");
     return 2;
   }
-  if (f->in_flight == 0) f->in_flight = 2 * f->connections;
+  if (f->in_flight == 0) f->in_flight = f->connections;
   return 0;
 }
 

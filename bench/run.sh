@@ -4,38 +4,45 @@
 # figures; asserts nothing. See docs/benchmarks.md for what each row means and the figures measured here.
 #
 # Usage: bench/run.sh [--pods 1000] [--scenario all|burst|steady|memory|restart|cost|limit|dns-late]
-#                     [--connections 16] [--rate 50] [--steady-seconds 20] [--dns-delay 3]
-#                     [--build build-bench] [--out DIR] [--perf]
+#                     [--connections 16] [--syncer-connections "16 64"] [--rate 50] [--steady-seconds 20] [--dns-delay 3]
+#                     [--build build-bench] [--out DIR] [--perf] [--nice N]
 #   --pods N          pods per burst (limit, burst, restart, dns-late)
 #   --connections C   keep-alive connections of the load generator (and of the syncer, per API server)
+#   --syncer-connections "16 64"   the burst once per value of the syncer's --max-connections
 #   --rate R, --steady-seconds S   the steady scenario: R pods/s for S seconds
 #   --dns-delay S     dns-late: the DNS Service is created S seconds after the last pod was created
 #   --out DIR         keep the logs, metrics snapshots and the table there (default: a new /tmp/vc-bench.* dir)
-#   --perf            record the syncer with `perf record -g` during the burst (perf.data in --out)
+#   --perf            record the syncer with `perf record --call-graph dwarf` during the burst (OUT/perf-burst.data)
+#   --nice N          run the whole bench (clusters, nodesim, syncer, loadgen) at this niceness, e.g. -10 on a
+#                     machine shared with other work (root only for negative values)
 # Environment: SYNCER_ARGS (extra syncer flags), PLUGINS (default: pods,nodes when libvcp-nodes.so exists).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../tests/integration/lib.sh"
 
-PODS=1000 SCENARIO=all CONN=16 RATE=50 STEADY_S=20 DNS_DELAY=3 BUILD=$ROOT/build-bench OUT="" PERF=0
+SYNC_CONNS="" PODS=1000 SCENARIO=all CONN=16 RATE=50 STEADY_S=20 DNS_DELAY=3 BUILD=$ROOT/build-bench OUT="" PERF=0 NICE=""
 while (($#)); do
   case $1 in
     --pods) PODS=$2; shift 2 ;;
     --scenario) SCENARIO=$2; shift 2 ;;
     --connections) CONN=$2; shift 2 ;;
+    --syncer-connections) SYNC_CONNS=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
     --steady-seconds) STEADY_S=$2; shift 2 ;;
     --dns-delay) DNS_DELAY=$2; shift 2 ;;
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --perf) PERF=1; shift ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --nice) NICE=$2; shift 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
 case $SCENARIO in all|burst|steady|memory|restart|cost|limit|dns-late) ;; *)
   echo "run.sh: --scenario must be all, burst, steady, memory, restart, cost, limit or dns-late" >&2; exit 2 ;;
 esac
+if [ -n "$NICE" ]; then renice -n "$NICE" -p $$ >/dev/null || { echo "run.sh: renice $NICE failed" >&2; exit 1; }; fi
+[ -n "$SYNC_CONNS" ] || SYNC_CONNS=$CONN
 [ -n "$OUT" ] || OUT=$(mktemp -d "${TMPDIR:-/tmp}/vc-bench.XXXXXX")
 mkdir -p "$OUT"
 
@@ -68,6 +75,8 @@ NODES=$(((maxp + 99) / 100))
 _bench_exit() {
   local rc=$?
   cp -r "$WORK"/*.log "$OUT"/ 2>/dev/null
+  local c
+  for c in host virt; do [ -d "$WORK/$c/logs" ] && mkdir -p "$OUT/$c-logs" && cp "$WORK/$c/logs"/*.log "$OUT/$c-logs/" 2>/dev/null; done
   (exit $rc)
   _cleanup
 }
@@ -132,7 +141,7 @@ start_syncer() {
   t0=$(date +%s.%N)
   start_bg "$WORK/$1.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
     --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" --plugins "$PLUGINS" \
-    --status-address "127.0.0.1:$SYNC_PORT" --max-connections "$CONN" ${SYNCER_ARGS:-}
+    --status-address "127.0.0.1:$SYNC_PORT" --max-connections "${SYNC_CONN:-$CONN}" ${SYNCER_ARGS:-}
   SYNCER_PID=$LAST_PID
   local end=$((SECONDS + 120))
   until curl -sf "$URL/readyz" -o /dev/null; do
@@ -162,6 +171,27 @@ settle() {
     last=$r
     sleep 0.25
   done
+}
+# sampler FILE: every 0.5 s one line "seconds queue_depth reconciles host_requests virtual_requests" from
+# /metrics, until FILE.stop exists. Run it in the background.
+sampler() {
+  local t0
+  t0=$(date +%s.%N)
+  while [ ! -e "$1.stop" ]; do
+    curl -sf "$URL/metrics" 2>/dev/null | awk -v t0="$t0" -v now="$(date +%s.%N)" '
+      $1 == "vcluster_syncer_queue_depth" {q = $2}
+      $1 == "vcluster_syncer_reconciles_total" {r = $2}
+      $1 ~ /^vcluster_syncer_api_requests_total\{side="host"/ {h += $2}
+      $1 ~ /^vcluster_syncer_api_requests_total\{side="virtual"/ {v += $2}
+      END {printf "%.2f %d %d %d %d\n", now - t0, q, r, h, v}' >>"$1"
+    sleep 0.5
+  done
+}
+# timeline_summary FILE: the peak queue depth and the peak request rates (between two samples) per side.
+timeline_summary() {
+  awk 'NR > 1 && $1 > pt {dt = $1 - pt; hr = ($4 - ph) / dt; vr = ($5 - pv) / dt; if (hr > mh) mh = hr; if (vr > mv) mv = vr}
+       {if ($2 > mq) mq = $2; pt = $1; ph = $4; pv = $5}
+       END {printf "queue depth peak %d; syncer requests/s peak host %.0f, virtual %.0f", mq, mh, mv}' "$1"
 }
 host_pods() { hk -n "$HNS" get pods --no-headers 2>/dev/null | wc -l; }
 
@@ -216,73 +246,109 @@ phase_limit() {
 ### 1. Burst, 3. memory (pods only), 5. cost per lifecycle
 BURST_S=""
 phase_burst() {
-  say "burst: $PODS bare pods created in the virtual cluster at once, $CONN connections"
-  start_syncer syncer-burst
+  local sc T="" i=0
+  for sc in $SYNC_CONNS; do
+    i=$((i + 1))
+    (($(wc -w <<<"$SYNC_CONNS") > 1)) && T=-$i-c$sc
+    SYNC_CONN=$sc burst_pass
+  done
+}
+# One burst: its files are OUT/burst$T.*; with several --syncer-connections its rows name the count.
+burst_pass() {
+  local L=""
+  [ -n "$T" ] && L=" [syncer $SYNC_CONN conn.]"
+  say "burst: $PODS bare pods created in the virtual cluster at once, loadgen $CONN connections, syncer $SYNC_CONN per API server"
+  start_syncer syncer-burst$T
   sleep 2
-  snap burst-idle
+  snap burst$T-idle
   local idle_rss idle_peak m
-  idle_rss=$(mval "$OUT/burst-idle.metrics" process_resident_memory_bytes)
-  idle_peak=$(mval "$OUT/burst-idle.metrics" process_resident_memory_peak_bytes)
-  snap burst-0
+  idle_rss=$(mval "$OUT/burst$T-idle.metrics" process_resident_memory_bytes)
+  idle_peak=$(mval "$OUT/burst$T-idle.metrics" process_resident_memory_peak_bytes)
+  snap burst$T-0
   m=$(cpu_marks)
   local perf_pid=""
   if ((PERF)) && command -v perf >/dev/null; then
-    perf record -F 999 -g -p "$SYNCER_PID" -o "$OUT/perf-burst.data" >"$OUT/perf.log" 2>&1 &
+    perf record -F 499 --call-graph dwarf,16384 -p "$SYNCER_PID" -o "$OUT/perf-burst$T.data" >"$OUT/perf.log" 2>&1 &
     perf_pid=$!
   fi
-  lg burst --prefix b --pods "$PODS" --until host-exist,running
+  rm -f "$OUT/burst$T.timeline" "$OUT/burst$T.timeline.stop"
+  sampler "$OUT/burst$T.timeline" &
+  local sampler_pid=$!
+  lg burst$T --prefix b --pods "$PODS" --until host-exist,running
+  touch "$OUT/burst$T.timeline.stop"
+  wait "$sampler_pid"
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid"; fi
-  echo "    $(cpu_delta "$m")" | tee "$OUT/burst.cpu"
+  echo "    $(cpu_delta "$m")" | tee "$OUT/burst$T.cpu"
   settle
-  snap burst-1
-  BURST_S=$(result "$OUT/burst.out" host_exist_s)
-  row "burst: $PODS virtual pods → all on the host" "$(fmt "$BURST_S") s" \
-    "$(result "$OUT/burst.out" host_exist_rate) pods/s; virtual creates answered in $(fmt "$(result "$OUT/burst.out" answered_s)") s"
-  row "burst: → all Running in the virtual cluster" "$(fmt "$(result "$OUT/burst.out" running_s)") s" \
-    "$(result "$OUT/burst.out" running_rate) pods/s"
-  row "burst: per-pod create → host (p50 / p99)" \
-    "$(fmt "$(result "$OUT/burst.out" lat_host_p50)") / $(fmt "$(result "$OUT/burst.out" lat_host_p99)") s" ""
-  [ -n "$LIMIT_S" ] && row "**headline: burst to host ÷ limit**" "**$(ratio "$BURST_S" "$LIMIT_S")×**" \
-    "to Running: $(ratio "$(result "$OUT/burst.out" running_s)" "$LIMIT_RUN_S")× the direct create → Running"
-  row "burst: syncer CPU" "$(awk '{for (i = 1; i <= NF; i++) if ($i == "syncer") {v = $(i+1); sub(",", "", v); print v}}' "$OUT/burst.cpu") s" \
-    "$(sed 's/^ *CPU s: //' "$OUT/burst.cpu")"
+  snap burst$T-1
+  BURST_S=$(result "$OUT/burst$T.out" host_exist_s)
+  row "burst: $PODS virtual pods → all on the host$L" "$(fmt "$BURST_S") s" \
+    "$(result "$OUT/burst$T.out" host_exist_rate) pods/s; virtual creates answered in $(fmt "$(result "$OUT/burst$T.out" answered_s)") s"
+  row "burst: → all Running in the virtual cluster$L" "$(fmt "$(result "$OUT/burst$T.out" running_s)") s" \
+    "$(result "$OUT/burst$T.out" running_rate) pods/s"
+  row "burst: per-pod create → host (p50 / p99)$L" \
+    "$(fmt "$(result "$OUT/burst$T.out" lat_host_p50)") / $(fmt "$(result "$OUT/burst$T.out" lat_host_p99)") s" ""
+  [ -n "$LIMIT_S" ] && row "**headline: burst to host ÷ limit**$L" "**$(ratio "$BURST_S" "$LIMIT_S")×**" \
+    "to Running: $(ratio "$(result "$OUT/burst$T.out" running_s)" "$LIMIT_RUN_S")× the direct create → Running"
+  row "burst: syncer queue and request rate$L" "$(timeline_summary "$OUT/burst$T.timeline")" "sampled every 0.5 s (OUT/burst$T.timeline)"
+  row "burst: syncer CPU$L" "$(awk '{for (i = 1; i <= NF; i++) if ($i == "syncer") {v = $(i+1); sub(",", "", v); print v}}' "$OUT/burst$T.cpu") s" \
+    "$(sed 's/^ *CPU s: //' "$OUT/burst$T.cpu")"
 
   say "memory: $PODS synced pods"
-  local f=$OUT/burst-1.metrics rss peak objs bytes
+  # How much of a cached pod is metadata.managedFields (kept by the informers as the API server sends it).
+  local mf
+  mf=$( { vk -n "$VNS" get pod b-0 -o json --show-managed-fields; echo; hk -n "$HNS" get pod "b-0$SUFFIX" -o json --show-managed-fields; } 2>/dev/null | python3 -c '
+import json, sys
+dec = json.JSONDecoder(); text = sys.stdin.read().strip(); out = []
+while text:
+    obj, end = dec.raw_decode(text); text = text[end:].strip()
+    whole = len(json.dumps(obj, separators=(",", ":")))
+    mf = len(json.dumps(obj["metadata"].get("managedFields", []), separators=(",", ":")))
+    out.append("%d B, managedFields %d B (%.0f%%)" % (whole, mf, 100.0 * mf / whole))
+print("virtual pod " + out[0] + "; host pod " + out[1])' 2>/dev/null)
+  echo "    one pod's JSON: $mf"
+  local f=$OUT/burst$T-1.metrics rss peak objs bytes
   rss=$(mval "$f" process_resident_memory_bytes)
   peak=$(mval "$f" process_resident_memory_peak_bytes)
   objs=$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$f")
   bytes=$(awk '$1 ~ /^vcluster_syncer_cache_bytes\{/ {s += $2} END {print s + 0}' "$f")
   grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed 's/^/    /'
-  row "memory: syncer RSS idle (peak)" "$(awk -v a="$idle_rss" -v b="$idle_peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" ""
-  row "memory: RSS with $PODS pods synced (peak)" "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
+  row "memory: syncer RSS idle (peak)$L" "$(awk -v a="$idle_rss" -v b="$idle_peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" ""
+  row "memory: RSS with $PODS pods synced (peak)$L" "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
     "$objs cached objects, $(awk -v b="$bytes" 'BEGIN {printf "%.1f MiB", b/1048576}') of JSON"
-  row "memory: bytes per cached object" "$(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.0f B JSON", o ? b/o : 0}')" \
-    "RSS growth per object $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B", o ? (r-i)/o : 0}')"
+  row "memory: bytes per cached object$L" "$(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.0f B JSON", o ? b/o : 0}')" \
+    "RSS growth per object $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B", o ? (r-i)/o : 0}'); ${mf:-?}"
 
   say "cost: deleting the $PODS pods through the syncer"
-  lg burst-delete --action delete --prefix b --pods "$PODS" --until gone,host-gone
+  lg burst$T-delete --action delete --prefix b --pods "$PODS" --until gone,host-gone
   settle
-  snap burst-2
-  row "delete: $PODS virtual pods → all gone on both sides" "$(fmt "$(result "$OUT/burst-delete.out" gone_s)") s" \
-    "host copies gone at $(fmt "$(result "$OUT/burst-delete.out" host_gone_s)") s"
-  # Requests per pod lifecycle, by side and verb (every status code), from the /metrics deltas.
-  local cost
-  cost=$(awk -v n="$PODS" '
+  snap burst$T-2
+  row "delete: $PODS virtual pods → all gone on both sides$L" "$(fmt "$(result "$OUT/burst$T-delete.out" gone_s)") s" \
+    "host copies gone at $(fmt "$(result "$OUT/burst$T-delete.out" host_gone_s)") s"
+  # Requests per pod lifecycle, by side, verb and code, from the /metrics deltas.
+  awk -v n="$PODS" '
     FNR == 1 {file++}
     $1 ~ /^vcluster_syncer_api_requests_total\{/ {
       match($1, /side="[a-z]+"/); side = substr($1, RSTART + 6, RLENGTH - 7)
       match($1, /verb="[a-z]+"/); verb = substr($1, RSTART + 6, RLENGTH - 7)
-      if (file == 1) v[side " " verb] -= $2; else v[side " " verb] += $2
+      match($1, /code="[0-9]+"/); code = substr($1, RSTART + 6, RLENGTH - 7)
+      k = side " " verb " " code
+      if (file == 1) v[k] -= $2; else v[k] += $2
     }
+    END { for (k in v) if (v[k] != 0) printf "%s %d %.3f\n", k, v[k], v[k] / n }' \
+    "$OUT/burst$T-0.metrics" "$OUT/burst$T-2.metrics" | sort >"$OUT/cost$T.txt"
+  sed 's/^/    per pod: /' "$OUT/cost$T.txt"
+  local cost
+  cost=$(awk -v n="$PODS" '
+    {t[$1] += $5; sv[$1 " " $2] += $5; if ($3 !~ /^2/) { bad[$1] += $5; badv[$1 " " $2 " " $3] = $5 } }
     END {
-      for (k in v) if (v[k] != 0) { split(k, p, " "); out = out sprintf("%s %s %.2f, ", p[1], p[2], v[k] / n); t[p[1]] += v[k] }
-      printf "%stotal host %.2f, virtual %.2f", out, t["host"] / n, t["virtual"] / n
-    }' "$OUT/burst-0.metrics" "$OUT/burst-2.metrics")
-  echo "    $cost"
+      for (k in sv) out = out sprintf("%s %s %.2f, ", substr(k, 1, index(k, " ") - 1), substr(k, index(k, " ") + 1), sv[k])
+      for (k in badv) b = b sprintf("%s %.2f, ", k, badv[k])
+      printf "%stotal host %.2f, virtual %.2f; of which refused (non-2xx): %s", out, t["host"], t["virtual"], (b == "" ? "none" : substr(b, 1, length(b) - 2))
+    }' "$OUT/cost$T.txt")
   local w
-  w=$(( $(writes "$OUT/burst-2.metrics") - $(writes "$OUT/burst-0.metrics") ))
-  row "cost: API requests per pod (create → Running → delete)" \
+  w=$(( $(writes "$OUT/burst$T-2.metrics") - $(writes "$OUT/burst$T-0.metrics") ))
+  row "cost: API requests per pod (create → Running → delete)$L" \
     "$(awk -v w="$w" -v n="$PODS" 'BEGIN {printf "%.2f writes", w / n}')" "$cost"
   stop_syncer
 }
@@ -291,6 +357,9 @@ phase_burst() {
 phase_restart() {
   say "restart: $PODS pods, each with a ConfigMap and a Secret, synced; then the syncer restarted"
   start_syncer syncer-restart-a
+  sleep 2
+  local idle_rss
+  idle_rss=$(metric "$URL" process_resident_memory_bytes)
   lg restart-create --prefix r --pods "$PODS" --configmaps --secrets --until host-exist,running
   row "burst with a ConfigMap + Secret per pod: all on the host" \
     "$(fmt "$(result "$OUT/restart-create.out" host_exist_s)") s" \
@@ -317,7 +386,7 @@ phase_restart() {
   grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed 's/^/    /'
   row "memory after restart: $PODS pods + ConfigMaps + Secrets (peak)" \
     "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
-    "$objs cached objects, $(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.1f MiB JSON, %.0f B/object", b/1048576, o ? b/o : 0}'), RSS $(awk -v r="$rss" -v o="$objs" 'BEGIN {printf "%.0f B/object", o ? r/o : 0}')"
+    "$objs cached objects, $(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.1f MiB JSON, %.0f B/object", b/1048576, o ? b/o : 0}'), RSS growth over idle $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B/object", o ? (r-i)/o : 0}')"
   drain r --configmaps --secrets
   stop_syncer
 }
@@ -377,7 +446,7 @@ esac
 {
   echo
   echo "vcluster-syncer benchmarks: $PODS pods, $CONN connections, $NODES simulated nodes; plugins ${PLUGINS//$BUILD\//}"
-  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(date -u +%FT%TZ)"
+  echo "niceness $(ps -o ni= -p $$ | tr -d ' '); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(date -u +%FT%TZ)"
   echo
   echo "| figure | value | notes |"
   echo "| --- | --- | --- |"
