@@ -182,6 +182,7 @@ void stop_syncer(State* s, const std::string& dir) {
   if (Error e = stop_pid(s->syncer_pid, syncer_marker(dir), "vcluster-syncer", std::chrono::seconds(10)))
     say("warning: " + e.message);
   s->syncer_pid = 0;
+  std::remove((dir + "/syncer.pid").c_str());
 }
 
 // Stops the components in reverse start order (the controller manager first, etcd last, so the API server
@@ -218,6 +219,9 @@ Error start_syncer(State* s, const std::string& dir, int timeout_seconds) {
   pid_t pid = 0;
   if (Error e = spawn_daemon(argv, log, &pid)) return e;
   s->syncer_pid = pid;
+  // Also as a PID file beside the log, for scripts and people that do not read state.json.
+  if (!write_file(dir + "/syncer.pid", std::to_string(pid) + "\n"))
+    say("warning: cannot write " + dir + "/syncer.pid");
   s->syncer_port = port;
   if (Error e = save(dir, *s)) return e;
 
