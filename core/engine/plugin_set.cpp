@@ -71,6 +71,10 @@ std::vector<std::string> default_plugin_dirs(const std::string& argv0) {
     }
   }
   std::string ed = exe_dir(argv0);
+#ifdef VC_PLUGIN_INSTALL_DIR
+  // Where `meson install` puts the plugins (the libdir is multiarch on Debian).
+  dirs.push_back(VC_PLUGIN_INSTALL_DIR);
+#endif
   dirs.push_back(ed + "/../lib/vcluster/plugins");
   // In a build tree the syncer is <build>/core/syncer/ (or <build>/cli/) and plugins <build>/plugins/<name>/.
   for (std::string root : {ed + "/../../plugins", ed + "/../plugins"}) {

@@ -14,7 +14,8 @@ namespace vc::engine {
 // The plugins a syncer runs when neither --plugins nor the values file says otherwise.
 const std::vector<std::string>& default_plugins();
 
-// Where plugins are looked for, in order: $VCLUSTER_PLUGIN_DIR (':'-separated), <exe>/../lib/vcluster/plugins,
+// Where plugins are looked for, in order: $VCLUSTER_PLUGIN_DIR (':'-separated), the install dir
+// (<prefix>/<libdir>/vcluster/plugins), <exe>/../lib/vcluster/plugins,
 // and, for a build tree, every folder under <exe>/../../plugins.
 std::vector<std::string> default_plugin_dirs(const std::string& argv0);
 
