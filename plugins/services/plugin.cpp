@@ -117,6 +117,11 @@ struct State {
   // itself when the API server named it, else only that host IPs fall outside it.
   std::string virtual_range;
   bool virtual_refuses_host_range = false;
+  // The probe that asks the virtual API server for its range before the first re-create (see
+  // probe_virtual_range): 0 before it is sent, its submit id while in flight; `probed` once answered.
+  uint64_t probe_id = 0;
+  bool probed = false;
+  std::set<std::string> probe_waiters;         // "ns/name" of the Services waiting for its answer
   std::set<std::string> warned;                // "ns/name|uid|ip" mismatches already reported with an event
   std::map<std::string, MappedOp> mapped_ops;  // host Service name → write in flight
   std::set<std::string> mapped_foreign;        // host Service names held by someone else
@@ -261,6 +266,68 @@ bool virtual_can_hold(const State& st, const std::string& ip) {
     if (dots == 3) return ipv4_in_cidr(ip, st.virtual_range);
   }
   return !st.virtual_refuses_host_range;
+}
+
+// An address no Kubernetes Service range uses (it is public unicast space), so that the virtual API server
+// refuses it and names its range in the refusal; vcluster probes the host's range the same way (§4.1).
+constexpr std::string_view kProbeIP = "4.4.4.4";
+
+// Whether the plugin knows enough about the virtual cluster's Service range to re-create a Service. The
+// first time a re-create is needed the plugin asks: a create of a Service with kProbeIP in namespace
+// default, whose refusal names the range. Without that, a virtual cluster with a range of its own would
+// lose one Service (deleted, then put back) before the plugin learnt that the host's IPs do not fit.
+// Returns true once the answer is in; until then the key waits for it.
+bool probe_virtual_range(State& st, const std::string& vns, const std::string& vname) {
+  const Host& host = st.host;
+  if (st.probed || !st.virtual_range.empty()) return true;
+  st.probe_waiters.insert(key_of(vns, vname));
+  if (st.probe_id == 0) {
+    Value probe = Value::object();
+    probe["apiVersion"] = "v1";
+    probe["kind"] = "Service";
+    probe["metadata"]["generateName"] = "vcluster-ip-range-probe-";
+    probe["metadata"]["namespace"] = "default";
+    // Should the range hold the address after all, the probe exists until deleted below: controlled-by
+    // keeps it off the host meanwhile (§2.4).
+    probe["metadata"]["labels"]["vcluster.loft.sh/controlled-by"] = "vcluster";
+    probe["spec"]["clusterIP"] = kProbeIP;
+    Value port = Value::object();
+    port["port"] = 1;
+    probe["spec"]["ports"].push_back(std::move(port));
+    st.probe_id = host.submit(VCP_SIDE_VIRTUAL, kServices, VCP_VERB_CREATE, "default", "", "",
+                              vc::json::dump(probe), kServices, vns, vname);
+    if (st.probe_id == 0) {
+      st.probed = true;  // no probe possible: learn from refusals instead
+      return true;
+    }
+    return false;
+  }
+  std::string body;
+  int status = host.take_result(st.probe_id, &body);
+  if (status == 0) return false;  // in flight; the engine wakes the key that sent it
+  st.probe_id = 0;
+  st.probed = true;
+  std::string msg = status_message(body);
+  st.virtual_range = valid_range_from_error(msg);
+  if (ok_status(status)) {
+    // The range holds the probe's address after all: remove the probe; the range stays unknown.
+    auto created = vc::json::parse(body);
+    std::string name = created ? str_of(field(*created, "metadata"), "name") : std::string();
+    if (!name.empty()) {
+      host.submit(VCP_SIDE_VIRTUAL, kServices, VCP_VERB_DELETE, "default", name, "", "", kServices, vns,
+                  vname);
+    }
+  }
+  host.log(VCP_LOG_INFO, st.virtual_range.empty()
+                             ? "the virtual API server did not name its Service range (HTTP " +
+                                   std::to_string(status) + ": " + msg + ")"
+                             : "the virtual API server allocates Service IPs from " + st.virtual_range);
+  for (const std::string& k : st.probe_waiters) {
+    size_t slash = k.find('/');
+    host.enqueue(kServices, k.substr(0, slash), k.substr(slash + 1));
+  }
+  st.probe_waiters.clear();
+  return true;
 }
 
 // Learns from the virtual API server's refusal of a ClusterIP whether host IPs are outside its range.
@@ -417,6 +484,7 @@ bool align_cluster_ip(State& st, const Value& vsvc, const Value& hsvc, const std
   if (!host_ip) return false;
   const std::string key = key_of(vns, vname);
   const std::string vuid = str_of(field(vsvc, "metadata"), "uid");
+  if (*host_ip != "None" && !probe_virtual_range(st, vns, vname)) return false;
   if (!virtual_can_hold(st, *host_ip)) {
     if (st.warned.insert(key + "|" + vuid + "|" + *host_ip).second) {
       std::string range = st.virtual_range.empty() ? std::string("its Service range") : st.virtual_range;
@@ -567,6 +635,9 @@ vcp_status back_sync_service_hook(State& st, const vcp_sync_args* args, vcp_buf*
   if (!vsvc || !hsvc || deleting(*vsvc) || deleting(*hsvc) || controlled_by_other(*vsvc))
     return VCP_NO_CHANGE;
   const std::string vns = str(args->source_namespace), vname = str(args->source_name);
+  // Any Service's sync collects the range probe's answer, so the Services waiting for it never depend on
+  // the one that sent it still needing it.
+  if (st.probe_id != 0) probe_virtual_range(st, vns, vname);
   if (st.recreates.count(key_of(vns, vname))) return VCP_NO_CHANGE;
   if (align_cluster_ip(st, *vsvc, *hsvc, vns, vname)) return VCP_NO_CHANGE;
   write(host, out, back_sync_service(*vsvc, *hsvc));

@@ -208,6 +208,40 @@ Value status_body(int code, const std::string& message) {
   return s;
 }
 
+std::string range_refusal(const std::string& ip, const std::string& range) {
+  return vc::json::dump(
+      status_body(422, "Service \"x\" is invalid: spec.clusterIPs: Invalid value: []string{\"" + ip +
+                           "\"}: failed to allocated ip:" + ip +
+                           " with error:provided IP is not in the valid range. The range of "
+                           "valid IPs is " +
+                           range));
+}
+
+// The first ClusterIP mismatch makes the plugin ask the virtual API server for its Service range: back-sync
+// goes on without re-creating anything and submits a probe Service with an address no range holds. This
+// checks the probe, answers it, and takes it off the list of writes, so that callers count the re-create's
+// own writes.
+void answer_range_probe(Harness& h, const Value& vsvc, const Value& host_svc, int status,
+                        const std::string& body) {
+  size_t before = h.host.writes.size();
+  Result r = h.back_sync(vsvc, host_svc);
+  REQUIRE(r.status == VCP_OK);
+  REQUIRE(h.host.writes.size() == before + 1);
+  const auto probe = h.host.writes.back();
+  CHECK(probe.side == VCP_SIDE_VIRTUAL);
+  CHECK(probe.verb == VCP_VERB_CREATE);
+  CHECK(probe.ns == "default");
+  Value pb = parse_or_fail(probe.body);
+  CHECK(str_at(pb, {"spec"}, "clusterIP") == "4.4.4.4");
+  CHECK(str_at(pb, {"metadata"}, "generateName") == "vcluster-ip-range-probe-");
+  CHECK(str_at(pb, {"metadata", "labels"}, "vcluster.loft.sh/controlled-by") == "vcluster");
+  // Asked once: a second mismatch while the probe is out waits for the same answer.
+  CHECK(h.back_sync(vsvc, host_svc).status == VCP_OK);
+  CHECK(h.host.writes.size() == before + 1);
+  h.host.finish(probe.id, status, body);
+  h.host.writes.pop_back();
+}
+
 // Runs one golden case: the first create (submitted when the Service asks for the virtual allocations,
 // returned to the engine otherwise) must match <case>.host.json; when the host refuses the allocations,
 // the engine's create must match <case>.host-allocates.json.
@@ -449,8 +483,10 @@ TEST_CASE(
   Value vsvc = golden("web.virtual.json");
   Value host_svc = as_created(golden("web.host-allocates.json"), "host-uid-1", "10.96.200.7");
   h.put_virtual(kServices, vsvc);
+  answer_range_probe(h, vsvc, host_svc, 422, range_refusal("4.4.4.4", "10.96.0.0/16"));
 
-  // 1. Back-sync sees 10.96.12.34 against 10.96.200.7 and deletes the virtual Service, this one only.
+  // 1. Back-sync sees 10.96.12.34 against 10.96.200.7, a host IP the virtual range holds, and deletes the
+  // virtual Service, this one only.
   Result r = h.back_sync(vsvc, host_svc);
   CHECK(r.status == VCP_NO_CHANGE);
   REQUIRE(h.host.writes.size() == 1);
@@ -484,8 +520,8 @@ TEST_CASE(
   CHECK(str_at(body, {"metadata", "labels"}, "app") == "web");
   CHECK(str_at(body, {"metadata", "annotations"}, "example.com/owner") == "team-a");
   CHECK(str_at(body, {"spec", "selector"}, "app") == "web");
-  // The Endpoints key of a selector Service is not written while the Service is away.
-  CHECK(h.host.enqueued.empty());
+  // The Endpoints key of a selector Service is not woken while the Service is away.
+  for (const auto& e : h.host.enqueued) CHECK(e.resource != kEndpoints);
 
   // 3. The create lands: the new Service takes the host Service over, and back-sync has nothing to align.
   Value created = body;
@@ -508,6 +544,7 @@ TEST_CASE("ClusterIP: a late DELETED event of the replaced Service does not cost
   Value vsvc = golden("web.virtual.json");
   Value host_svc = as_created(golden("web.host-allocates.json"), "host-uid-1", "10.96.200.7");
   h.put_virtual(kServices, vsvc);
+  answer_range_probe(h, vsvc, host_svc, 422, range_refusal("4.4.4.4", "10.96.0.0/16"));
   REQUIRE(h.back_sync(vsvc, host_svc).status == VCP_NO_CHANGE);
   h.host.finish(h.host.writes[0].id, 200, "{}");
   // The delete's answer arrives before its watch event: the next sync still finds the old Service.
@@ -526,24 +563,44 @@ TEST_CASE("ClusterIP: a late DELETED event of the replaced Service does not cost
   CHECK(h.remove(kServices, "default", "web", host_svc).status == VCP_OK);
 }
 
-TEST_CASE("ClusterIP: a virtual API server outside the host's range gets its Service back, and one warning") {
+TEST_CASE("ClusterIP: a virtual API server with a range of its own keeps its Service, with one warning") {
   Harness h;
   Value vsvc = golden("web.virtual.json");
   vsvc["spec"]["clusterIP"] = "10.97.0.20";
   vsvc["spec"]["clusterIPs"].array_ptr()->at(0) = "10.97.0.20";
   Value host_svc = as_created(golden("web.host-allocates.json"), "host-uid-1", "10.96.200.7");
   h.put_virtual(kServices, vsvc);
+  answer_range_probe(h, vsvc, host_svc, 422, range_refusal("4.4.4.4", "10.97.0.0/16"));
+
+  Result r = h.back_sync(vsvc, host_svc);
+  CHECK(r.status == VCP_OK);
+  // Reading the probe's answer wakes the Services that waited for it.
+  REQUIRE_FALSE(h.host.enqueued.empty());
+  CHECK(h.host.enqueued.back().name == "web");
+  CHECK(h.back_sync(vsvc, host_svc).status == VCP_OK);
+  CHECK(h.host.writes.empty());  // never deleted
+  REQUIRE(h.host.events.size() == 1);
+  CHECK(h.host.events[0].reason == "ClusterIPMismatch");
+  CHECK(h.host.events[0].type == "Warning");
+  CHECK(h.host.events[0].message.find("10.97.0.0/16") != std::string::npos);
+  CHECK(h.host.events[0].message.find("10.96.200.7") != std::string::npos);
+}
+
+TEST_CASE("ClusterIP: when only the re-create reveals the range, the Service goes back as it was") {
+  Harness h;
+  Value vsvc = golden("web.virtual.json");
+  vsvc["spec"]["clusterIP"] = "10.97.0.20";
+  vsvc["spec"]["clusterIPs"].array_ptr()->at(0) = "10.97.0.20";
+  Value host_svc = as_created(golden("web.host-allocates.json"), "host-uid-1", "10.96.200.7");
+  h.put_virtual(kServices, vsvc);
+  // A probe refused for another reason (here: forbidden) teaches nothing; the plugin tries the re-create.
+  answer_range_probe(h, vsvc, host_svc, 403, vc::json::dump(status_body(403, "services is forbidden")));
   REQUIRE(h.back_sync(vsvc, host_svc).status == VCP_NO_CHANGE);
   h.host.finish(h.host.writes[0].id, 200, "{}");
   h.host.remove(VCP_SIDE_VIRTUAL, kServices, "default", "web");
   REQUIRE(h.remove(kServices, "default", "web", host_svc).status == VCP_SKIP);
   REQUIRE(h.host.writes.size() == 2);
-  h.host.finish(h.host.writes[1].id, 422,
-                vc::json::dump(status_body(
-                    422,
-                    "Service \"web\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.200.7\"}: "
-                    "failed to allocated ip:10.96.200.7 with error:provided IP is not in the valid range. "
-                    "The range of valid IPs is 10.97.0.0/16")));
+  h.host.finish(h.host.writes[1].id, 422, range_refusal("10.96.200.7", "10.97.0.0/16"));
   // The refusal is read on the next hook; the original goes back with its own IP.
   CHECK(h.remove(kServices, "default", "web", host_svc).status == VCP_SKIP);
   REQUIRE(h.host.writes.size() == 3);
@@ -557,13 +614,11 @@ TEST_CASE("ClusterIP: a virtual API server outside the host's range gets its Ser
   REQUIRE(h.sync(kServices, restored, &host_svc).status == VCP_OK);
 
   // From now on a mismatch outside 10.97.0.0/16 is reported once and the Service is left as it is.
-  Result r = h.back_sync(restored, host_svc);
-  CHECK(r.status == VCP_OK);
+  CHECK(h.back_sync(restored, host_svc).status == VCP_OK);
   CHECK(h.back_sync(restored, host_svc).status == VCP_OK);
   CHECK(h.host.writes.size() == 3);
   REQUIRE(h.host.events.size() == 1);
   CHECK(h.host.events[0].reason == "ClusterIPMismatch");
-  CHECK(h.host.events[0].type == "Warning");
   CHECK(h.host.events[0].message.find("10.97.0.0/16") != std::string::npos);
 }
 
@@ -575,6 +630,7 @@ TEST_CASE("ClusterIP: another virtual Service holding the host's IP defers the r
   other["spec"]["clusterIP"] = "10.96.200.7";
   h.put_virtual(kServices, vsvc);
   h.put_virtual(kServices, other);
+  answer_range_probe(h, vsvc, host_svc, 422, range_refusal("4.4.4.4", "10.96.0.0/16"));
   Result r = h.back_sync(vsvc, host_svc);
   CHECK(r.status == VCP_OK);
   CHECK(h.host.writes.empty());
@@ -596,6 +652,7 @@ TEST_CASE("ClusterIP: the tenant's Endpoints of a selector-less Service survive 
   h.put_virtual(kEndpoints, veps);
   Value host_svc = as_created(vsvc, "host-uid-9", "");
   host_svc["spec"]["clusterIP"] = "10.96.9.9";
+  answer_range_probe(h, vsvc, host_svc, 422, range_refusal("4.4.4.4", "10.96.0.0/16"));
   REQUIRE(h.back_sync(vsvc, host_svc).status == VCP_NO_CHANGE);
   REQUIRE(h.host.writes.size() == 1);
 
