@@ -153,6 +153,35 @@ check "and no other write by the engine or the plugin on either side (got $engin
 check "no virtual Service was re-created by the restart" \
   test "$(vk get services -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.uid}{"\n"}{end}' | grep -v '^default/marker=' | sort)" = "$uids_before"
 check "SIGTERM stops the restarted syncer cleanly (exit 0)" stop_pid "$SYNCER_PID"
+
+# A virtual cluster with a Service range of its own (the bed's default 10.97.0.0/16): host IPs cannot be
+# given to virtual Services. The plugin learns the range from a probe the API server refuses, never deletes
+# a virtual Service for nothing, and says why with a Warning event.
+start_cluster own virtual
+# shellcheck disable=SC2154
+ok_() { kubectl --kubeconfig "$KC_own" "$@" 2>/dev/null; }
+hk create namespace vcluster-own >/dev/null
+ok_ create service clusterip solo --tcp=80 >/dev/null
+solo_uid=$(ok_ get service solo -o jsonpath='{.metadata.uid}')
+start_bg "$WORK/syncer-own.log" "$SYNCER" --name own-vc --target-namespace vcluster-own \
+  --virtual-kubeconfig "$KC_own" --host-kubeconfig "$KC_host" \
+  --plugins "$SERVICES" --status-address "127.0.0.1:$port" --log-level debug
+SYNCER_PID=$LAST_PID
+check "a syncer for a virtual cluster with its own range becomes ready" poll 30 curl -sf "$URL/readyz" -o /dev/null
+solo_host_ip_is_a_host_ip() {
+  [[ $(hk -n vcluster-own get svc solo-x-default-x-own-vc -o jsonpath='{.spec.clusterIP}') == 10.96.* ]]
+}
+mismatch_warned() {
+  ok_ get events -o json | jq -r '.items[] | select(.reason == "ClusterIPMismatch") | .message' | grep -q '10.97.0.0/16'
+}
+solo_untouched() { [[ $(ok_ get svc solo -o jsonpath='{.metadata.uid} {.spec.clusterIP}') == "$solo_uid 10.97."* ]]; }
+check "its Service reaches the host with a host IP" poll 20 solo_host_ip_is_a_host_ip
+check "the mismatch is a ClusterIPMismatch Warning naming the virtual range" poll 20 mismatch_warned
+check "the virtual Service was never deleted (same uid, its own IP)" solo_untouched
+check "the range probe left no Service behind" \
+  test "$(ok_ get services -A -o name | grep -c ip-range-probe)" = 0
+check "SIGTERM stops that syncer cleanly (exit 0)" stop_pid "$SYNCER_PID"
+
 if grep -q 'ERROR: AddressSanitizer\|runtime error:' "$WORK"/syncer-*.log; then
   not_ok "the syncer logs hold a sanitizer report"
 else
