@@ -113,8 +113,8 @@ struct State {
   std::map<std::string, Settling> settling;               // "ns/name"
   std::map<std::string, SavedEndpoints> saved_endpoints;  // "ns/name"
   std::map<std::string, Clock::time_point> hold;          // "ns/name" → no re-create before this time
-  // What the plugin learnt of the virtual cluster's Service range from a refused re-create: the range
-  // itself when the API server named it, else only that host IPs fall outside it.
+  // What the plugin learnt of the virtual cluster's Service range, from the range probe or a refused
+  // re-create: the range itself when the API server named it, else only that host IPs fall outside it.
   std::string virtual_range;
   bool virtual_refuses_host_range = false;
   // The probe that asks the virtual API server for its range before the first re-create (see
@@ -392,13 +392,14 @@ bool drive_recreate(State& st, const std::string& vns, const std::string& vname)
   const std::string msg = status_message(body);
   switch (r.stage) {
     case Recreate::Stage::kDeleting:
-      if (ok_status(status) || status == 404) {
+      if (ok_status(status)) {
         r.stage = Recreate::Stage::kCreating;
         if (!submit_stage(st, r, vns, vname)) host.enqueue(kServices, vns, vname, kTransientRetryMs);
         return true;
       }
-      // A failed precondition means the Service was replaced meanwhile; anything else leaves it as it was.
-      // Either way the next back-sync looks afresh.
+      // 404: the tenant deleted the Service meanwhile, which must not be undone. 409 (a failed uid
+      // precondition): it was replaced meanwhile. Anything else left it as it was. In every case the
+      // plugin stops here, and the next sync looks afresh.
       host.log(VCP_LOG_WARN, "deleting virtual Service " + key +
                                  " to give it the host's ClusterIP answered HTTP " + std::to_string(status) +
                                  ": " + msg);

@@ -539,6 +539,21 @@ TEST_CASE(
   CHECK(h.host.events.empty());
 }
 
+TEST_CASE("ClusterIP: a Service the tenant deleted before the plugin's delete landed is not brought back") {
+  Harness h;
+  Value vsvc = golden("web.virtual.json");
+  Value host_svc = as_created(golden("web.host-allocates.json"), "host-uid-1", "10.96.200.7");
+  h.put_virtual(kServices, vsvc);
+  answer_range_probe(h, vsvc, host_svc, 422, range_refusal("4.4.4.4", "10.96.0.0/16"));
+  REQUIRE(h.back_sync(vsvc, host_svc).status == VCP_NO_CHANGE);
+  REQUIRE(h.host.writes.size() == 1);
+  h.host.finish(h.host.writes[0].id, 404, vc::json::dump(status_body(404, "services \"web\" not found")));
+  h.host.remove(VCP_SIDE_VIRTUAL, kServices, "default", "web");
+  // The source is gone for real: the host Service goes too, and nothing is created in the virtual cluster.
+  CHECK(h.remove(kServices, "default", "web", host_svc).status == VCP_OK);
+  CHECK(h.host.writes.size() == 1);
+}
+
 TEST_CASE("ClusterIP: a late DELETED event of the replaced Service does not cost the host Service") {
   Harness h;
   Value vsvc = golden("web.virtual.json");
