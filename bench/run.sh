@@ -15,7 +15,8 @@
 #   --perf            record the syncer with `perf record --call-graph dwarf` during the burst (OUT/perf-burst.data)
 #   --nice N          run the whole bench (clusters, nodesim, syncer, loadgen) at this niceness, e.g. -10 on a
 #                     machine shared with other work (root only for negative values)
-# Environment: SYNCER_ARGS (extra syncer flags), PLUGINS (default: pods,nodes when libvcp-nodes.so exists).
+# Environment: SYNCER_ARGS (extra syncer flags), PLUGINS (default: pods,nodes when libvcp-nodes.so exists),
+# LIMIT_SECRETS=0 (skip the limit's Secret + pod variant), PERF_FREQ (perf samples per second, default 499).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../tests/integration/lib.sh"
@@ -94,6 +95,8 @@ result() { awk -v k="$2" '/^RESULT /{for (i = 2; i <= NF; i++) {split($i, kv, "=
 fmt() { awk -v v="$1" 'BEGIN {if (v == "" || v == "NA") print "NA"; else printf "%.2f", v}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b}'; }
 
+# The whole run is one function, read in full before it starts, so editing this file during a run is safe.
+main() {
 ### Clusters, namespaces, Services, nodes
 say "starting the host and the virtual cluster"
 t=$SECONDS
@@ -227,16 +230,17 @@ phase_limit() {
   local m
   m=$(cpu_marks)
   "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix l --pods "$PODS" \
-    --until created,running | tee "$OUT/limit.out" | sed 's/^/    /'
+    --until created,running | tee "$OUT/limit.out" | sed -u 's/^/    /'
   echo "    $(cpu_delta "$m")"
   LIMIT_S=$(result "$OUT/limit.out" created_s) LIMIT_RUN_S=$(result "$OUT/limit.out" running_s)
   row "limit: $PODS pod creates on the host API server ($CONN conn.)" "$(fmt "$LIMIT_S") s" \
     "$(result "$OUT/limit.out" created_rate) creates/s; all Running (host scheduler + nodesim) $(fmt "$LIMIT_RUN_S") s"
   "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix l --pods "$PODS" \
     --action delete --until gone >"$OUT/limit-delete.out"
+  [ "${LIMIT_SECRETS:-1}" = 1 ] || return 0
   say "limit with a Secret per pod (2 host writes per pod, as the syncer makes: token Secret + pod)"
   "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix ls --pods "$PODS" \
-    --secrets --until created,running | tee "$OUT/limit-secrets.out" | sed 's/^/    /'
+    --secrets --until created,running | tee "$OUT/limit-secrets.out" | sed -u 's/^/    /'
   row "limit: $PODS (Secret + pod) on the host API server" "$(fmt "$(result "$OUT/limit-secrets.out" created_s)") s" \
     "all Running $(fmt "$(result "$OUT/limit-secrets.out" running_s)") s"
   "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix ls --pods "$PODS" \
@@ -268,7 +272,7 @@ burst_pass() {
   m=$(cpu_marks)
   local perf_pid=""
   if ((PERF)) && command -v perf >/dev/null; then
-    perf record -F 499 --call-graph dwarf,16384 -p "$SYNCER_PID" -o "$OUT/perf-burst$T.data" >"$OUT/perf.log" 2>&1 &
+    perf record -F "${PERF_FREQ:-499}" --call-graph dwarf,16384 -p "$SYNCER_PID" -o "$OUT/perf-burst$T.data" >"$OUT/perf.log" 2>&1 &
     perf_pid=$!
   fi
   rm -f "$OUT/burst$T.timeline" "$OUT/burst$T.timeline.stop"
@@ -312,7 +316,7 @@ print("virtual pod " + out[0] + "; host pod " + out[1])' 2>/dev/null)
   peak=$(mval "$f" process_resident_memory_peak_bytes)
   objs=$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$f")
   bytes=$(awk '$1 ~ /^vcluster_syncer_cache_bytes\{/ {s += $2} END {print s + 0}' "$f")
-  grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed 's/^/    /'
+  grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed -u 's/^/    /'
   row "memory: syncer RSS idle (peak)$L" "$(awk -v a="$idle_rss" -v b="$idle_peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" ""
   row "memory: RSS with $PODS pods synced (peak)$L" "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
     "$objs cached objects, $(awk -v b="$bytes" 'BEGIN {printf "%.1f MiB", b/1048576}') of JSON"
@@ -348,8 +352,11 @@ print("virtual pod " + out[0] + "; host pod " + out[1])' 2>/dev/null)
     }' "$OUT/cost$T.txt")
   local w
   w=$(( $(writes "$OUT/burst$T-2.metrics") - $(writes "$OUT/burst$T-0.metrics") ))
+  local rec
+  rec=$(( $(mval "$OUT/burst$T-2.metrics" vcluster_syncer_reconciles_total) - $(mval "$OUT/burst$T-0.metrics" vcluster_syncer_reconciles_total) ))
   row "cost: API requests per pod (create → Running → delete)$L" \
-    "$(awk -v w="$w" -v n="$PODS" 'BEGIN {printf "%.2f writes", w / n}')" "$cost"
+    "$(awk -v w="$w" -v n="$PODS" 'BEGIN {printf "%.2f writes", w / n}')" \
+    "$cost; $(awk -v r="$rec" -v n="$PODS" 'BEGIN {printf "%.1f", r / n}') reconciles per pod"
   stop_syncer
 }
 
@@ -383,7 +390,7 @@ phase_restart() {
   peak=$(mval "$f" process_resident_memory_peak_bytes)
   objs=$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$f")
   bytes=$(awk '$1 ~ /^vcluster_syncer_cache_bytes\{/ {s += $2} END {print s + 0}' "$f")
-  grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed 's/^/    /'
+  grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed -u 's/^/    /'
   row "memory after restart: $PODS pods + ConfigMaps + Secrets (peak)" \
     "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
     "$objs cached objects, $(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.1f MiB JSON, %.0f B/object", b/1048576, o ? b/o : 0}'), RSS growth over idle $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B/object", o ? (r-i)/o : 0}')"
@@ -436,7 +443,8 @@ phase_dnslate() {
 case $SCENARIO in
   all) phase_limit; phase_burst; phase_restart; phase_steady; phase_dnslate ;;
   limit) phase_limit ;;
-  burst|cost) phase_limit; phase_burst ;;
+  burst) phase_limit; phase_burst ;;
+  cost) phase_burst ;;
   memory) phase_burst; phase_restart ;;
   restart) phase_restart ;;
   steady) phase_steady ;;
@@ -453,3 +461,5 @@ esac
   printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT/table.md"
 echo "# logs, metrics snapshots and loadgen outputs: $OUT"
+}
+main; exit $?
