@@ -5,6 +5,7 @@
 
 #include "engine/host_api.hpp"
 #include "engine/slots.hpp"
+#include "config/keys.hpp"
 #include "json/json.hpp"
 #include "naming/naming.hpp"
 #include "plugin/buffer.hpp"
@@ -118,6 +119,10 @@ void Engine::add_plugin(plugin::LoadedPlugin loaded) {
   ps->ctx.plugin = ps->index;
   ps->name = loaded.name;
   for (auto& k : loaded.config_keys) ps->config_paths.push_back(k.path);
+  // The core's own keys (mapServices.*, syncer.*, isolation.*) are readable by every plugin: they describe
+  // the virtual cluster as a whole, and a plugin must not redeclare them to see them.
+  for (auto& k : config::core_keys())
+    if (k.path.find('*') == std::string::npos) ps->config_paths.push_back(k.path);
   ps->info.struct_size = sizeof ps->info;
   ps->info.vcluster_name = plugin::as_vcp_str(settings_.vcluster_name);
   ps->info.host_namespace = plugin::as_vcp_str(settings_.host_namespace);
@@ -383,8 +388,26 @@ void Engine::process(const std::string& key) {
   rc->tns = !rs.res.namespaced ? "" : rs.res.role == VCP_ROLE_TO_HOST ? settings_.host_namespace : rc->ns;
   rc->tgt = rs.target->get(rc->tns, rc->tname);
   if (rc->tgt && !owned_target(rs, *rc->tgt)) {
-    // Never modify or delete a host object the syncer does not own, even when its name collides.
+    // Never modify or delete a host object the syncer does not own, even when its name collides. Ask the
+    // plugin first whether it wants a target at all: a host controller may have made one under our name
+    // (the endpoints controller copies a Service's labels onto its Endpoints), which is no conflict.
+    bool wanted = false;
     if (rc->src) {
+      vcp_sync_args probe{};
+      probe.struct_size = sizeof probe;
+      probe.resource = static_cast<uint32_t>(rc->r);
+      probe.source_namespace = plugin::as_vcp_str(rc->ns);
+      probe.source_name = plugin::as_vcp_str(rc->name);
+      probe.source = plugin::as_vcp_str(rc->src->json);
+      probe.target_namespace = plugin::as_vcp_str(rc->tns);
+      probe.target_name = plugin::as_vcp_str(rc->tname);
+      vcp_buf ignored;
+      ps.call_error.clear();
+      wanted = ps.inst->call_sync(probe, &ignored) == VCP_OK;
+      ps.end_call();
+      quarantine_check(rc->p);
+    }
+    if (wanted) {
       metrics_.refusals++;
       std::string msg = "cannot sync " + rs.res.kind + " " + informer::make_key(rc->ns, rc->name) + ": host " +
                         rs.res.kind + " " + informer::make_key(rc->tns, rc->tname) +

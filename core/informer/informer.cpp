@@ -240,6 +240,10 @@ void Informer::watch() {
     if (!obj) return;
     if (!obj->resource_version.empty()) rv_ = obj->resource_version;
     if (ev.type == kube::EventType::kDeleted) {
+      // A late DELETED event of an earlier object must not erase a newer one re-created under the same
+      // name (its uid differs).
+      ObjectPtr cur = get_key(obj->key());
+      if (cur && !cur->uid.empty() && !obj->uid.empty() && cur->uid != obj->uid) return;
       erase(obj->key(), true, obj);
     } else {
       upsert(std::move(obj), true);
