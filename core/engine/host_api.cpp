@@ -87,6 +87,14 @@ struct HostApi {
     return ps->keep(cluster ? naming::label_key_cluster(to_string(key), s.host_namespace, s.vcluster_name)
                             : naming::label_key(to_string(key), s.vcluster_name));
   }
+  // ABI 1.1. The prefix comes from the plugin (e.g. "vcluster.loft.sh/ns-label"); only the vcluster name and
+  // the hash are the engine's, so that a plugin never needs its own SHA-256 to match vcluster's keys.
+  static vcp_str translate_label_key_prefixed(vcp_host_ctx* ctx, vcp_str prefix, vcp_str key) {
+    auto* ps = slot(ctx);
+    if (!ps) return vcp_str{nullptr, 0};
+    return ps->keep(naming::label_key_with_prefix(to_string(prefix), to_string(key),
+                                                  ctx->engine->settings_.vcluster_name));
+  }
   static int cache_get(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_str name, vcp_str* out) {
     auto* inf = cache(ctx, side, r);
     if (!inf || !out) return 0;
@@ -240,6 +248,7 @@ const vcp_host_api* host_api_table() {
     t.submit = &HostApi::submit;
     t.take_result = &HostApi::take_result;
     t.emit_event = &HostApi::emit_event;
+    t.translate_label_key_prefixed = &HostApi::translate_label_key_prefixed;
     return t;
   }();
   return &table;

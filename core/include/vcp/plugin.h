@@ -43,7 +43,8 @@ extern "C" {
 #endif
 
 #define VCP_ABI_MAJOR 1
-#define VCP_ABI_MINOR 0
+/* 1.0: the first table. 1.1 appended vcp_host_api.translate_label_key_prefixed. */
+#define VCP_ABI_MINOR 1
 
 /* The entry symbol a plugin exports: `const vcp_plugin* vcp_plugin_entry_v1(void);` */
 #define VCP_ENTRY_SYMBOL "vcp_plugin_entry_v1"
@@ -305,6 +306,15 @@ typedef struct vcp_host_api {
      type is "Normal" or "Warning"; reason is CamelCase. */
   void (*emit_event)(vcp_host_ctx* ctx, vcp_side side, uint32_t resource, vcp_str namespace_, vcp_str name,
                      vcp_str type, vcp_str reason, vcp_str message);
+
+  /* --- ABI 1.1 --- A plugin may call what follows only after checking
+     VCP_HAS_FIELD(host, vcp_host_api, translate_label_key_prefixed): a 1.0 engine's table ends above. */
+
+  /* The host key of label `key` under another prefix than translate_label_key's "vcluster.loft.sh/label":
+     safe_concat(prefix, <vcluster name>, "x", hex(sha256(key))[0:10]), hashed whole when longer than 63
+     bytes, exactly as vcluster's ConvertLabelKeyWithPrefix. Pods use it with "vcluster.loft.sh/ns-label"
+     for the labels of their virtual Namespace. OWNERSHIP: as translate_name. */
+  vcp_str (*translate_label_key_prefixed)(vcp_host_ctx* ctx, vcp_str prefix, vcp_str key);
 } vcp_host_api;
 
 /* The descriptor a plugin returns from vcp_plugin_entry_v1. OWNERSHIP: static plugin memory. */
