@@ -42,7 +42,10 @@ Flags:
   --pods N                 how many pods (default 1000)
   --start I                index of the first pod (default 0)
   --prefix P               pod names are P-I, label loadgen=P (default p)
-  --action A               create, delete or none (default create)
+  --action A               create, delete, emulate or none (default create). emulate does, per pod, what
+                           the syncer's create path needs, as a client with nothing else to do: the
+                           virtual pod, a TokenRequest for it, the host token Secret, the host pod
+                           (the API servers' floor for that path; run it without a syncer)
   --connections C          keep-alive connections (default 16)
   --in-flight M            requests outstanding at most (default C: one per connection)
   --rate R                 pods per second; 0 = as fast as the connections allow (default 0)
@@ -89,6 +92,7 @@ struct PodTimes {
   double host_seen = -1, host_running = -1, host_gone = -1;
   bool src_present = false, host_present = false;
   int attempts = 0;
+  std::string uid, token;  // --action emulate: the virtual pod's uid, then its token
 };
 
 struct App {
@@ -373,11 +377,84 @@ void step(App* a, long i, int stage) {
   }
 }
 
+// --action emulate: what the syncer must do for one pod, done by a client that does nothing else: the
+// virtual pod, a TokenRequest for it, the host token Secret, the host pod (with the Secret mounted). It is the
+// floor of the syncer's create path on these API servers: no watch to wait for, no queue, no translation.
+std::string string_at(const std::string& body, std::initializer_list<const char*> path) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element el;
+  if (parser.parse(body.data(), body.size()).get(el) != simdjson::SUCCESS) return "";
+  for (const char* k : path)
+    if (el[k].get(el) != simdjson::SUCCESS) return "";
+  std::string_view v;
+  return el.get(v) == simdjson::SUCCESS ? std::string(v) : "";
+}
+
+void emulate_step(App* a, long i, int stage) {
+  std::string name = pod_name(*a, i);
+  std::string hname = name + a->f.host_suffix;
+  PodTimes& p = a->t[static_cast<size_t>(i)];
+  auto cb = [a, i, stage](kube::Result r) {
+    if (a->finished) return;
+    PodTimes& pt = a->t[static_cast<size_t>(i)];
+    if (!r.ok() && retryable(r) && pt.attempts < 20) {
+      pt.attempts++;
+      a->retries++;
+      emulate_step(a, i, stage);
+      return;
+    }
+    if (!r.ok()) {
+      answered(a, i, false, false, std::to_string(r.status) + " " + r.reason + " (stage " + std::to_string(stage) + ")");
+      return;
+    }
+    if (stage == 0) pt.uid = string_at(r.body, {"metadata", "uid"});
+    if (stage == 1) pt.token = string_at(r.body, {"status", "token"});
+    if (stage == 3) {
+      answered(a, i, true, false, "");
+      return;
+    }
+    emulate_step(a, i, stage + 1);
+  };
+  kube::GVR sas{"", "v1", "serviceaccounts", true, "ServiceAccount"};
+  switch (stage) {
+    case 0: a->src->create(a->pods, a->f.ns, pod_body(*a, i), cb); break;
+    case 1:
+      a->src->create(sas, a->f.ns,
+                     "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\",\"spec\":{"
+                     "\"expirationSeconds\":315360000,\"boundObjectRef\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\","
+                     "\"name\":" + json_str(name) + ",\"uid\":" + json_str(p.uid) + "}}}",
+                     cb, "default", "token");
+      break;
+    case 2:
+      a->host->create(a->secrets, a->f.host_ns,
+                      "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":" +
+                          json_str(name + "-sa-token" + a->f.host_suffix) + ",\"labels\":{\"loadgen\":" +
+                          json_str(a->f.prefix) + "}},\"stringData\":{\"token\":" + json_str(p.token) + "}}",
+                      cb);
+      break;
+    default: {
+      std::string body = pod_body(*a, i);
+      // The host pod: the same pod under the host name, with the token Secret mounted where the
+      // projected service-account volume would be.
+      std::string from = "\"metadata\":{\"name\":" + json_str(name);
+      body.replace(body.find(from), from.size(), "\"metadata\":{\"name\":" + json_str(hname));
+      std::string spec = "\"spec\":{";
+      body.replace(body.find(spec), spec.size(),
+                   "\"spec\":{\"automountServiceAccountToken\":false,\"volumes\":[{\"name\":\"token\",\"secret\":"
+                   "{\"secretName\":" + json_str(name + "-sa-token" + a->f.host_suffix) + "}}],");
+      a->host->create(a->pods, a->f.host_ns, std::move(body), cb);
+    }
+  }
+}
+
 void send_one(App* a) {
   long i = a->next++;
   a->outstanding++;
   a->t[static_cast<size_t>(i)].sent = now_s();
-  step(a, i, 0);
+  if (a->f.action == "emulate")
+    emulate_step(a, i, 0);
+  else
+    step(a, i, 0);
 }
 
 // Sends what the rate and the in-flight bound allow.
@@ -582,8 +659,13 @@ int parse(int argc, char** argv, Flags* f) {
     std::fprintf(stderr, "vcluster-loadgen: --kubeconfig is required\n");
     return 2;
   }
-  if (f->action != "create" && f->action != "delete" && f->action != "none") {
-    std::fprintf(stderr, "vcluster-loadgen: --action must be create, delete or none, got '%s'\n", f->action.c_str());
+  if (f->action != "create" && f->action != "delete" && f->action != "none" && f->action != "emulate") {
+    std::fprintf(stderr, "vcluster-loadgen: --action must be create, delete, emulate or none, got '%s'\n",
+                 f->action.c_str());
+    return 2;
+  }
+  if (f->action == "emulate" && (f->host_kubeconfig.empty() || f->host_suffix.empty())) {
+    std::fprintf(stderr, "vcluster-loadgen: --action emulate needs --host-kubeconfig, --host-namespace and --host-suffix\n");
     return 2;
   }
   if (!f->host_kubeconfig.empty() && f->host_ns.empty()) {

@@ -16,7 +16,9 @@
 #   --nice N          run the whole bench (clusters, nodesim, syncer, loadgen) at this niceness, e.g. -10 on a
 #                     machine shared with other work (root only for negative values)
 # Environment: SYNCER_ARGS (extra syncer flags), PLUGINS (default: pods,nodes when libvcp-nodes.so exists),
-# LIMIT_SECRETS=0 (skip the limit's Secret + pod variant), PERF_FREQ (perf samples per second, default 499).
+# LIMIT_SECRETS=0 (skip the limit's Secret + pod variant), PERF_FREQ (perf samples per second, default 499),
+# IDEAL_IN_FLIGHT (pods in flight of the ideal client, default "2C 8C"),
+# SYNCER_PRELOAD (an LD_PRELOAD for the syncer only, e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../tests/integration/lib.sh"
@@ -142,7 +144,7 @@ SYNCER_PID="" READY_S=""
 start_syncer() {
   local t0
   t0=$(date +%s.%N)
-  start_bg "$WORK/$1.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
+  start_bg "$WORK/$1.log" env ${SYNCER_PRELOAD:+LD_PRELOAD=$SYNCER_PRELOAD} "$SYNCER" --name "$VC" --target-namespace "$HNS" \
     --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" --plugins "$PLUGINS" \
     --status-address "127.0.0.1:$SYNC_PORT" --max-connections "${SYNC_CONN:-$CONN}" ${SYNCER_ARGS:-}
   SYNCER_PID=$LAST_PID
@@ -237,6 +239,7 @@ phase_limit() {
     "$(result "$OUT/limit.out" created_rate) creates/s; all Running (host scheduler + nodesim) $(fmt "$LIMIT_RUN_S") s"
   "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix l --pods "$PODS" \
     --action delete --until gone >"$OUT/limit-delete.out"
+  phase_ideal
   [ "${LIMIT_SECRETS:-1}" = 1 ] || return 0
   say "limit with a Secret per pod (2 host writes per pod, as the syncer makes: token Secret + pod)"
   "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix ls --pods "$PODS" \
@@ -245,6 +248,29 @@ phase_limit() {
     "all Running $(fmt "$(result "$OUT/limit-secrets.out" running_s)") s"
   "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix ls --pods "$PODS" \
     --secrets --action delete --until gone >"$OUT/limit-secrets-delete.out"
+}
+
+# The syncer's create path done by a client with nothing else to do (no syncer may run): per pod the virtual
+# pod, a TokenRequest, the host token Secret and the host pod. The API servers' floor for "all on the host".
+IDEAL_S=""
+phase_ideal() {
+  local inf f best=""
+  for inf in ${IDEAL_IN_FLIGHT:-$((2 * CONN)) $((8 * CONN))}; do
+    say "ideal client: the syncer's create-path requests for $PODS pods, $inf in flight, no syncer (virtual pod → TokenRequest → host Secret → host pod)"
+    f=$OUT/ideal-$inf.out
+    "$LOADGEN" --kubeconfig "$KC_virt" --namespace "$VNS" --connections "$CONN" --in-flight "$inf" \
+      --prefix e --pods "$PODS" --action emulate --host-kubeconfig "$KC_host" --host-namespace "$HNS" \
+      --host-suffix "$SUFFIX" --until created,host-exist | tee "$f" | sed -u 's/^/    /'
+    row "ideal client: $PODS × (virtual pod, TokenRequest, host Secret, host pod), $inf in flight" \
+      "$(fmt "$(result "$f" created_s)") s" "$(result "$f" created_rate) pods/s; $CONN connections per side"
+    best=$(awk -v a="$best" -v b="$(result "$f" created_s)" 'BEGIN {print (a == "" || b + 0 < a + 0) ? b : a}')
+    "$LOADGEN" --kubeconfig "$KC_virt" --namespace "$VNS" --connections "$CONN" --prefix e --pods "$PODS" \
+      --action delete --until gone >"$OUT/ideal-$inf-delete.out"
+    hk -n "$HNS" delete pods,secrets -l loadgen=e --wait=false >/dev/null 2>&1
+    poll 300 'test "$(hk -n "$HNS" get pods -l loadgen=e -o name 2>/dev/null | wc -l)" = 0' ||
+      echo "    (host pods of the ideal client still there after 300 s)"
+  done
+  IDEAL_S=$best
 }
 
 ### 1. Burst, 3. memory (pods only), 5. cost per lifecycle
@@ -294,6 +320,8 @@ burst_pass() {
     "$(fmt "$(result "$OUT/burst$T.out" lat_host_p50)") / $(fmt "$(result "$OUT/burst$T.out" lat_host_p99)") s" ""
   [ -n "$LIMIT_S" ] && row "**headline: burst to host ÷ limit**$L" "**$(ratio "$BURST_S" "$LIMIT_S")×**" \
     "to Running: $(ratio "$(result "$OUT/burst$T.out" running_s)" "$LIMIT_RUN_S")× the direct create → Running"
+  [ -n "$IDEAL_S" ] && row "burst to host ÷ ideal client (the syncer's own overhead)$L" \
+    "$(ratio "$BURST_S" "$IDEAL_S")×" "ideal client $(fmt "$IDEAL_S") s for the same requests"
   row "burst: syncer queue and request rate$L" "$(timeline_summary "$OUT/burst$T.timeline")" "sampled every 0.5 s (OUT/burst$T.timeline)"
   row "burst: syncer CPU$L" "$(awk '{for (i = 1; i <= NF; i++) if ($i == "syncer") {v = $(i+1); sub(",", "", v); print v}}' "$OUT/burst$T.cpu") s" \
     "$(sed 's/^ *CPU s: //' "$OUT/burst$T.cpu")"
