@@ -48,6 +48,15 @@ class Host {
   std::string label_key(std::string_view key) const {
     return str(api_->translate_label_key(ctx_, 0, view(key)));
   }
+  // The host key of a label under another prefix (ABI 1.1), or "" when the engine's table predates the
+  // service: a caller then leaves the label out rather than guessing the engine's hashing.
+  std::string label_key_prefixed(std::string_view prefix, std::string_view key) const {
+    if (!VCP_HAS_FIELD(api_, vcp_host_api, translate_label_key_prefixed) ||
+        api_->translate_label_key_prefixed == nullptr) {
+      return std::string();
+    }
+    return str(api_->translate_label_key_prefixed(ctx_, view(prefix), view(key)));
+  }
   // The rendered config value, or nullopt when the engine does not know the key.
   std::optional<std::string> config(std::string_view path) const {
     vcp_str v{};

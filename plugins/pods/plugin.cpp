@@ -522,6 +522,12 @@ vcp_status on_init(const vcp_host_api* api, vcp_host_ctx* ctx, void** state) {
       return VCP_ERROR;
     }
     auto* st = new State{Host(api, ctx), {}};
+    if (!VCP_HAS_FIELD(api, vcp_host_api, translate_label_key_prefixed)) {
+      st->host.log(
+          VCP_LOG_WARN,
+          "the engine's host table predates plugin ABI 1.1, so pods get no ns-label keys for the labels "
+          "of their virtual namespace");
+    }
     api->add_index(
         ctx, VCP_SIDE_VIRTUAL, kPods, kIndexConfigMaps,
         [](void* u, vcp_str o, void (*emit)(void*, vcp_str), void* e) {

@@ -402,15 +402,7 @@ std::vector<TokenSource> token_sources(const Value& pod, const std::string& clus
 }
 
 std::string ns_label_key(const Host& host, std::string_view key) {
-  // The host table translates label keys with the "label" prefix only. Both keys end in the same
-  // hex10(sha256(key)), so while neither is long enough to be hashed whole (safe_concat), the ns-label key
-  // is the label key with its prefix swapped.
-  std::string vc = host.cluster_name();
-  std::string lk = host.label_key(key);
-  std::string prefix = "vcluster.loft.sh/label-" + vc + "-x-";
-  if (!lk.starts_with(prefix) || lk.size() != prefix.size() + 10) return "";
-  std::string out = "vcluster.loft.sh/ns-label-" + vc + "-x-" + lk.substr(prefix.size());
-  return out.size() <= 63 ? out : "";
+  return host.label_key_prefixed("vcluster.loft.sh/ns-label", key);
 }
 
 std::string pod_hostname(std::string_view vname) {

@@ -46,8 +46,9 @@ struct TokenSource {
 // source of the same volume, so keys never collide and are valid Secret keys (volume names are DNS labels).
 std::vector<TokenSource> token_sources(const vc::json::Value& pod, const std::string& cluster_domain);
 
-// The host label key carrying label `key` of a pod's virtual Namespace, or "" when it cannot be derived
-// from the host's label-key service (vcluster names longer than 24 bytes; see README).
+// The host label key carrying label `key` of a pod's virtual Namespace (§1.4: prefix
+// "vcluster.loft.sh/ns-label", hashed whole like any label key when too long), or "" when the engine's
+// host table predates ABI 1.1 and so cannot compute it.
 std::string ns_label_key(const Host& host, std::string_view key);
 
 // The hostname a pod gets when spec.hostname is empty (§1.6).

@@ -150,6 +150,10 @@ FakeHost::FakeHost(std::string vcluster, std::string host_ns)
     return status;
   };
   api_.emit_event = [](vcp_host_ctx*, vcp_side, uint32_t, vcp_str, vcp_str, vcp_str, vcp_str, vcp_str) {};
+  api_.translate_label_key_prefixed = [](vcp_host_ctx* c, vcp_str prefix, vcp_str key) -> vcp_str {
+    FakeHost* h = self(c);
+    return h->keep(safe_concat({s(prefix), h->vcluster_, "x", hex10(s(key))}));
+  };
 }
 
 }  // namespace pods_test

@@ -5,6 +5,7 @@
 
 #include <vcp/plugin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -61,6 +62,12 @@ class FakeHost {
 
   // Ends a hook: the engine forgets the views it handed out.
   void end_hook() { arena_.clear(); }
+
+  // Makes the table look like a 1.0 engine's: struct_size ends before the services ABI 1.1 appended.
+  void downgrade_to_abi_1_0() {
+    api_.struct_size = offsetof(vcp_host_api, translate_label_key_prefixed);
+    api_.abi_minor = 0;
+  }
 
   std::map<std::string, std::string> config;
   std::vector<Write> writes;

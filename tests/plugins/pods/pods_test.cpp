@@ -65,7 +65,11 @@ struct Result {
 // One loaded plugin instance with its fake engine.
 class Harness {
  public:
-  Harness() : host("my-vcluster", kHostNs) {
+  // `vcluster` names the virtual cluster (host namespace stays kHostNs); `abi_1_0` hands the plugin a host
+  // table as a 1.0 engine has it, without the services 1.1 appended.
+  explicit Harness(std::string vcluster = "my-vcluster", bool abi_1_0 = false)
+      : host(vcluster, kHostNs), vcluster_(std::move(vcluster)) {
+    if (abi_1_0) host.downgrade_to_abi_1_0();
     const char* path = std::getenv("VCP_PODS_PLUGIN");
     REQUIRE_MESSAGE(path != nullptr, "set VCP_PODS_PLUGIN to the path of libvcp-pods.so");
     dl_ = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -100,7 +104,7 @@ class Harness {
 
   vcp_sync_args args(uint32_t res, const std::string& ns, const std::string& name, const std::string& source,
                      const std::string& target) {
-    tname_ = FakeHost::safe_concat({name, "x", ns, "x", "my-vcluster"});
+    tname_ = FakeHost::safe_concat({name, "x", ns, "x", vcluster_});
     ns_ = ns;
     name_ = name;
     vcp_sync_args a{};
@@ -160,6 +164,7 @@ class Harness {
 
   void* dl_ = nullptr;
   void* state_ = nullptr;
+  std::string vcluster_;
   std::string ns_, name_, tname_;
 };
 
@@ -187,6 +192,8 @@ TEST_CASE("the descriptor declares pods, configmaps, secrets and the watched dep
   CHECK(h.plugin->resources[kServices].role == VCP_ROLE_WATCH_HOST);
   CHECK(h.plugin->resources[kNamespaces].role == VCP_ROLE_WATCH_VIRTUAL);
   CHECK(h.plugin->resources[kServiceAccounts].role == VCP_ROLE_WATCH_VIRTUAL);
+  // Built against 1.1: the loader refuses it on a 1.0 engine, which lacks translate_label_key_prefixed.
+  CHECK(h.plugin->abi_minor == 1);
   // Both reference indexes are registered on the virtual pods cache during on_init.
   REQUIRE(h.host.indexes.size() == 2);
   CHECK(h.host.indexes[0].resource == kPods);
@@ -518,4 +525,55 @@ TEST_CASE("a pod with dnsPolicy Default does not wait for the virtual DNS servic
   REQUIRE(r.status == VCP_OK);
   check_same(parse_or_fail(r.out), parse_or_fail(slurp(golden_dir() + "/refs.host.json")));
   CHECK(h.host.waits.empty());
+}
+
+// --- ns-label keys (ABI 1.1) -------------------------------------------------------------------------------
+
+TEST_CASE("ns-label keys come from the engine's prefixed label-key service, also for names over 24 bytes") {
+  // With this 28-byte name every ns-label key is over 63 bytes before hashing, so safe_concat hashes it
+  // whole; the plugin used to derive the key from the plain label key and left such labels out. The expected
+  // keys were computed apart from the plugin (Python hashlib over §1.1's SafeConcatName).
+  const std::string vc = "tenant-a-staging-vcluster-01";
+  Harness h(vc);
+  h.host.put(VCP_SIDE_HOST, kServices,
+             R"({"metadata":{"name":")" + vc + R"(","namespace":")" + kHostNs +
+                 R"("},"spec":{"clusterIP":"10.96.0.10"}})");
+  h.host.put(VCP_SIDE_VIRTUAL, kNamespaces,
+             R"({"metadata":{"name":"team","labels":{"kubernetes.io/metadata.name":"team","tier":"gold"}}})");
+  Value vpod = parse_or_fail(R"({"metadata":{"name":"p","namespace":"team","uid":"u1"},
+    "spec":{"containers":[{"name":"c","image":"i"}],"dnsPolicy":"Default",
+      "affinity":{"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":[
+        {"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"db"}},
+         "namespaceSelector":{"matchLabels":{"tier":"gold"}}}]}}}})");
+  Result r = h.sync(kPods, vpod);
+  INFO("plugin error: " << h.host.last_error);
+  REQUIRE(r.status == VCP_OK);
+  Value hpod = parse_or_fail(r.out);
+  const Value* labels = hpod.at({"metadata", "labels"});
+  REQUIRE(labels != nullptr);
+  const Value* name_key = labels->find("vcluster.loft.sh/ns-label-tenant-a-staging-vcluster--c04249737d");
+  REQUIRE(name_key != nullptr);
+  CHECK(name_key->as_string() == "team");
+  const Value* tier_key = labels->find("vcluster.loft.sh/ns-label-tenant-a-staging-vcluster--274431740a");
+  REQUIRE(tier_key != nullptr);
+  CHECK(tier_key->as_string() == "gold");
+  // The namespace selector of the affinity term selects pods by the same keys.
+  const Value* terms = hpod.at({"spec", "affinity", "podAffinity"});
+  REQUIRE(terms != nullptr);
+  const Value& sel = (*terms->find("requiredDuringSchedulingIgnoredDuringExecution"))[0];
+  const Value* ml = sel.at({"labelSelector", "matchLabels"});
+  REQUIRE(ml != nullptr);
+  CHECK(ml->find("vcluster.loft.sh/ns-label-tenant-a-staging-vcluster--274431740a") != nullptr);
+  CHECK(ml->find("vcluster.loft.sh/label-tenant-a-staging-vcluster-01--bd67a50aa4") == nullptr);
+}
+
+TEST_CASE("with a 1.0 host table the plugin starts and leaves ns-label keys out instead of guessing them") {
+  Harness h("my-vcluster", true);
+  h.load_objects(golden_dir() + "/nginx.host-objects.json");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
+  Result r = h.sync(kPods, vpod);
+  REQUIRE(r.status == VCP_OK);
+  Value expected = parse_or_fail(slurp(golden_dir() + "/nginx.host.json"));
+  REQUIRE(expected.at({"metadata", "labels"})->erase("vcluster.loft.sh/ns-label-my-vcluster-x-cf1227b7b2"));
+  check_same(parse_or_fail(r.out), expected);
 }
