@@ -8,12 +8,16 @@
 #include <vcp/plugin.h>
 
 #include <cstdint>
+#include <ctime>
 #include <exception>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "events.hpp"
 #include "host.hpp"
 #include "json/json.hpp"
 #include "refs.hpp"
@@ -31,7 +35,8 @@ enum : uint32_t {
   kSecrets = 2,
   kServices = 3,
   kNamespaces = 4,
-  kServiceAccounts = 5
+  kServiceAccounts = 5,
+  kEvents = 6
 };
 
 constexpr const char* kIndexConfigMaps = "configmaps";
@@ -53,6 +58,11 @@ const vcp_resource kResources[] = {
     {sizeof(vcp_resource), "", "v1", "namespaces", "Namespace", 0, VCP_ROLE_WATCH_VIRTUAL, VCP_NAME_SAME, ""},
     {sizeof(vcp_resource), "", "v1", "serviceaccounts", "ServiceAccount", VCP_RES_NAMESPACED,
      VCP_ROLE_WATCH_VIRTUAL, VCP_NAME_NAMESPACED, ""},
+    // Host Events about synced pods are copied into the virtual cluster (vcluster's events syncer). The role
+    // only reads the host side; the copies are written with submit on the virtual side, which the engine
+    // allows for any declared resource.
+    {sizeof(vcp_resource), "", "v1", "events", "Event", VCP_RES_NAMESPACED, VCP_ROLE_WATCH_HOST,
+     VCP_NAME_NAMESPACED, ""},
 };
 
 const vcp_config_key kConfigKeys[] = {
@@ -83,9 +93,30 @@ struct PodOps {
   std::map<std::string, std::string> tokens;       // token Secret key → token
 };
 
+// The virtual copy of one host Event. Writes are one at a time per Event: a repeat that arrives while a
+// write is in flight is picked up when the result is read, from the host Event as it then is.
+struct EventCopy {
+  std::string host_name;   // the host Event, re-read from the cache when a write finishes
+  std::string vns, vname;  // the virtual copy
+  std::string vpod;        // the virtual pod, whose key the write wakes
+  bool exists = false;     // the virtual copy is known to exist, so a repeat is a PATCH
+  int64_t handled = 0;     // the count last written, or given up on after a failed write
+  uint64_t pending = 0;    // submit id of the write in flight
+  vcp_verb pending_verb = VCP_VERB_CREATE;
+  int64_t pending_count = 0;
+};
+
 struct State {
   Host host;
   std::map<std::string, PodOps> ops;  // "ns/name" of the virtual pod
+  // Events older than this (seconds since the epoch, taken in on_init) are left alone: the informer's first
+  // list brings every Event the host still keeps, and copying those on each restart would flood the tenant.
+  int64_t start_time = 0;
+  std::map<std::string, EventCopy> events{};  // host Event uid → its copy
+  std::set<std::string> events_in_flight{};   // uids whose write has not been read back yet
+  // Writes whose Event went away before their result was read; read (and so dropped) once they finish, so
+  // the engine does not keep their results forever.
+  std::vector<uint64_t> orphaned_writes{};
 };
 
 std::string key_of(std::string_view ns, std::string_view name) {
@@ -501,6 +532,132 @@ vcp_status sync_config_object(State& st, const vcp_sync_args* args, vcp_buf* out
   return VCP_OK;
 }
 
+// --- Events, host → virtual ------------------------------------------------------------------------------
+
+// The pod a host Event is about, when it is one of ours: the host pod is in the cache of owned host pods
+// (managed-by this vcluster), its name is the translation of its object-name/object-namespace annotations,
+// the virtual pod exists, and the Event is about this host pod and not an earlier one of the same name.
+std::optional<EventPod> event_pod(const Host& host, const Value& hev) {
+  const Value& io = field(hev, "involvedObject");
+  const std::string_view api_version = field(io, "apiVersion").string_or("");
+  if (field(io, "kind").string_or("") != "Pod" || (!api_version.empty() && api_version != "v1"))
+    return std::nullopt;
+  EventPod p;
+  p.host_namespace = host.host_namespace();
+  p.host_name = std::string(field(io, "name").string_or(""));
+  if (field(io, "namespace").string_or("") != p.host_namespace || p.host_name.empty()) return std::nullopt;
+  auto hpod = host.get(VCP_SIDE_HOST, kPods, p.host_namespace, p.host_name);
+  if (!hpod) return std::nullopt;
+  const std::string_view io_uid = field(io, "uid").string_or("");
+  if (!io_uid.empty() && io_uid != str_at(*hpod, {"metadata"}, "uid")) return std::nullopt;
+  p.vns = str_at(*hpod, {"metadata", "annotations"}, "vcluster.loft.sh/object-namespace");
+  p.vname = str_at(*hpod, {"metadata", "annotations"}, "vcluster.loft.sh/object-name");
+  if (p.vname.empty() || host.name(p.vns, p.vname) != p.host_name) return std::nullopt;
+  auto vpod = host.get(VCP_SIDE_VIRTUAL, kPods, p.vns, p.vname);
+  if (!vpod) return std::nullopt;
+  p.vuid = str_at(*vpod, {"metadata"}, "uid");
+  p.vresource_version = str_at(*vpod, {"metadata"}, "resourceVersion");
+  return p;
+}
+
+// Brings the virtual copy of a host Event up to date: creates it the first time, patches it when the host
+// Event repeated (a higher count). At most one write per Event is in flight.
+void sync_event(State& st, const Value& hev) {
+  const Host& host = st.host;
+  const std::string& uid = str_at(hev, {"metadata"}, "uid");
+  if (uid.empty()) return;
+  auto it = st.events.find(uid);
+  if (it != st.events.end() && it->second.pending != 0) return;
+  if (it == st.events.end()) {
+    std::optional<int64_t> when = event_time(hev);
+    if (!when || *when < st.start_time) return;
+  }
+  std::optional<EventPod> pod = event_pod(host, hev);
+  if (!pod) return;
+  if (it == st.events.end()) {
+    EventCopy c;
+    c.host_name = str_at(hev, {"metadata"}, "name");
+    c.vns = pod->vns;
+    c.vname = virtual_event_name(c.host_name, *pod);
+    c.vpod = pod->vname;
+    it = st.events.emplace(uid, std::move(c)).first;
+  }
+  EventCopy& c = it->second;
+  const int64_t count = event_count(hev);
+  if (count <= c.handled) return;
+  const vcp_verb verb = c.exists ? VCP_VERB_PATCH : VCP_VERB_CREATE;
+  const Value body = c.exists ? event_patch(hev, *pod) : translate_event(hev, *pod);
+  const uint64_t id = host.submit(VCP_SIDE_VIRTUAL, kEvents, verb, c.vns, c.exists ? c.vname : "", "",
+                                  vc::json::dump(body), kPods, c.vns, c.vpod);
+  if (id == 0) return;
+  c.pending = id;
+  c.pending_verb = verb;
+  c.pending_count = count;
+  st.events_in_flight.insert(uid);
+}
+
+// Reads the results of finished Event writes. A copy that already exists (409 on create, e.g. after a
+// restart) is patched instead; a copy that vanished (404 on patch: its TTL ran out, or the tenant deleted
+// it) is created again. Any other failure is logged and that count is given up on, so a write the virtual
+// API server keeps refusing is not retried in a tight loop; the next repeat tries again. Then the host
+// Event is synced once more, as it is now, which writes whatever repeat arrived in the meantime.
+void collect_event_writes(State& st) {
+  const Host& host = st.host;
+  std::erase_if(st.orphaned_writes, [&](uint64_t id) { return host.take_result(id, nullptr) != 0; });
+  if (st.events_in_flight.empty()) return;
+  std::vector<std::string> done;
+  for (const std::string& uid : st.events_in_flight) {
+    auto it = st.events.find(uid);
+    if (it == st.events.end()) {
+      done.push_back(uid);
+      continue;
+    }
+    EventCopy& c = it->second;
+    std::string body;
+    const int status = host.take_result(c.pending, &body);
+    if (status == 0) continue;
+    const bool ok = status >= 200 && status < 300;
+    if (c.pending_verb == VCP_VERB_CREATE && status == 409) {
+      c.exists = true;
+      c.handled = 0;
+    } else if (c.pending_verb == VCP_VERB_PATCH && status == 404) {
+      c.exists = false;
+      c.handled = 0;
+    } else {
+      if (ok) {
+        c.exists = true;
+      } else {
+        host.log(VCP_LOG_WARN, "copying host event " + c.host_name + " to " + c.vns + "/" + c.vname +
+                                   " answered HTTP " + std::to_string(status) + ": " + body +
+                                   "; it is copied again when it repeats");
+      }
+      c.handled = c.pending_count;
+    }
+    c.pending = 0;
+    done.push_back(uid);
+  }
+  const std::string hns = host.host_namespace();
+  for (const std::string& uid : done) {
+    st.events_in_flight.erase(uid);
+    auto it = st.events.find(uid);
+    if (it == st.events.end()) continue;
+    if (auto hev = host.get(VCP_SIDE_HOST, kEvents, hns, it->second.host_name);
+        hev && str_at(*hev, {"metadata"}, "uid") == uid) {
+      sync_event(st, *hev);
+    }
+  }
+}
+
+// A host Event that is gone (its TTL ran out) needs no copy state any more; the virtual copy stays, as
+// vcluster never deletes one, and expires by the virtual API server's own TTL.
+void forget_event(State& st, const std::string& uid) {
+  auto it = st.events.find(uid);
+  if (it == st.events.end()) return;
+  if (it->second.pending != 0) st.orphaned_writes.push_back(it->second.pending);
+  st.events_in_flight.erase(uid);
+  st.events.erase(it);
+}
+
 // --- Hooks
 // ---------------------------------------------------------------------------------------------------
 
@@ -522,6 +679,7 @@ vcp_status on_init(const vcp_host_api* api, vcp_host_ctx* ctx, void** state) {
       return VCP_ERROR;
     }
     auto* st = new State{Host(api, ctx), {}};
+    st->start_time = static_cast<int64_t>(std::time(nullptr));
     if (!VCP_HAS_FIELD(api, vcp_host_api, translate_label_key_prefixed)) {
       st->host.log(
           VCP_LOG_WARN,
@@ -556,6 +714,8 @@ vcp_status on_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
   return guarded(st, [&] {
     switch (args->resource) {
       case kPods:
+        // Event writes wake the key of their pod, so that their results are read promptly.
+        collect_event_writes(*st);
         return sync_pod(*st, args, out);
       case kConfigMaps:
       case kSecrets:
@@ -609,6 +769,17 @@ void on_watch_event(void* state, const vcp_event* ev) {
   auto* st = static_cast<State*>(state);
   try {
     const Host& host = st->host;
+    collect_event_writes(*st);
+    if (ev->side == VCP_SIDE_HOST && ev->resource == kEvents) {
+      auto hev = vc::json::parse(std::string_view(ev->object.ptr, ev->object.len));
+      if (!hev) return;
+      if (ev->type == VCP_EVENT_DELETED) {
+        forget_event(*st, str_at(*hev, {"metadata"}, "uid"));
+      } else {
+        sync_event(*st, *hev);
+      }
+      return;
+    }
     if (ev->side == VCP_SIDE_VIRTUAL && ev->resource == kPods) {
       // A pod that appears or changes may start or stop using ConfigMaps and Secrets: re-evaluate each of
       // them, from the old and the new spec, so that unused host copies are deleted.
@@ -649,7 +820,8 @@ void on_watch_event(void* state, const vcp_event* ev) {
       });
     }
   } catch (...) {
-    // Watch handlers only schedule work; losing one event costs a resync, never correctness of a write.
+    // Watch handlers schedule work and copy Events; an exception (allocation failure) loses at most one
+    // copy or one resync, never the correctness of a pod write.
   }
 }
 
@@ -661,7 +833,7 @@ const vcp_plugin kPlugin = {
     "0.1.0",
     "Syncs virtual pods to the host namespace, with the ConfigMaps, Secrets and service-account tokens they "
     "use, "
-    "and their status and node binding back.",
+    "and their status, node binding and events back.",
     kResources,
     sizeof(kResources) / sizeof(kResources[0]),
     kConfigKeys,

@@ -69,6 +69,9 @@ class FakeHost {
     api_.abi_minor = 0;
   }
 
+  // Results of finished writes the plugin has not read yet (the engine would keep them until it does).
+  size_t unread_results() const { return results_.size(); }
+
   std::map<std::string, std::string> config;
   std::vector<Write> writes;
   std::vector<Wait> waits;

@@ -7,10 +7,12 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "events.hpp"
 #include "fake_host.hpp"
 #include "json/json.hpp"
 
@@ -25,7 +27,8 @@ enum : uint32_t {
   kSecrets = 2,
   kServices = 3,
   kNamespaces = 4,
-  kServiceAccounts = 5
+  kServiceAccounts = 5,
+  kEvents = 6
 };
 const std::string kHostNs = "vcluster-my-vcluster";
 
@@ -97,6 +100,7 @@ class Harness {
                    : res == "secrets"    ? kSecrets
                    : res == "services"   ? kServices
                    : res == "namespaces" ? kNamespaces
+                   : res == "events"     ? kEvents
                                          : kServiceAccounts;
       host.put(side == "host" ? VCP_SIDE_HOST : VCP_SIDE_VIRTUAL, r, vc::json::dump(*item.find("object")));
     }
@@ -144,6 +148,18 @@ class Harness {
     plugin->on_watch_event(state_, &ev);
     host.end_hook();
   }
+  // A host Event as the engine delivers it: the informer's cache holds the new state before the handler
+  // runs (and no longer holds a deleted object).
+  void host_event(vcp_event_type type, const Value& obj) {
+    const Value* meta = obj.find("metadata");
+    if (type == VCP_EVENT_DELETED) {
+      host.remove(VCP_SIDE_HOST, kEvents, meta->find("namespace")->as_string(),
+                  meta->find("name")->as_string());
+    } else {
+      host.put(VCP_SIDE_HOST, kEvents, vc::json::dump(obj));
+    }
+    event(kEvents, VCP_SIDE_HOST, type, obj);
+  }
 
   FakeHost host;
   const vcp_plugin* plugin = nullptr;
@@ -186,12 +202,16 @@ Value run_golden(Harness& h, const std::string& name) {
 
 TEST_CASE("the descriptor declares pods, configmaps, secrets and the watched dependencies") {
   Harness h;
-  REQUIRE(h.plugin->resource_count == 6);
+  REQUIRE(h.plugin->resource_count == 7);
   CHECK(std::string(h.plugin->resources[kPods].resource) == "pods");
   CHECK(h.plugin->resources[kPods].flags == (VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_RECREATE_ON_UID));
   CHECK(h.plugin->resources[kServices].role == VCP_ROLE_WATCH_HOST);
   CHECK(h.plugin->resources[kNamespaces].role == VCP_ROLE_WATCH_VIRTUAL);
   CHECK(h.plugin->resources[kServiceAccounts].role == VCP_ROLE_WATCH_VIRTUAL);
+  CHECK(std::string(h.plugin->resources[kEvents].resource) == "events");
+  CHECK(std::string(h.plugin->resources[kEvents].kind) == "Event");
+  CHECK(h.plugin->resources[kEvents].role == VCP_ROLE_WATCH_HOST);
+  CHECK(h.plugin->resources[kEvents].flags == VCP_RES_NAMESPACED);
   // Built against 1.1: the loader refuses it on a 1.0 engine, which lacks translate_label_key_prefixed.
   CHECK(h.plugin->abi_minor == 1);
   // Both reference indexes are registered on the virtual pods cache during on_init.
@@ -576,4 +596,278 @@ TEST_CASE("with a 1.0 host table the plugin starts and leaves ns-label keys out 
   Value expected = parse_or_fail(slurp(golden_dir() + "/nginx.host.json"));
   REQUIRE(expected.at({"metadata", "labels"})->erase("vcluster.loft.sh/ns-label-my-vcluster-x-cf1227b7b2"));
   check_same(parse_or_fail(r.out), expected);
+}
+
+// --- Events, host → virtual --------------------------------------------------------------------------------
+
+namespace {
+
+std::string rfc3339(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Moves every time an Event carries to `when`, so that a golden Event recorded in 2024 counts as newer than
+// the plugin's start; input and expected copy are restamped alike.
+void restamp(Value& ev, const std::string& when) {
+  for (std::string_view k : {"eventTime", "firstTimestamp", "lastTimestamp"}) {
+    if (Value* f = ev.find(k); f && f->is_string()) *f = when;
+  }
+  if (Value* f = ev.at({"series", "lastObservedTime"}); f && f->is_string()) *f = when;
+}
+
+Value golden_event(const std::string& file, const std::string& when) {
+  Value ev = parse_or_fail(slurp(golden_dir() + "/" + file));
+  restamp(ev, when);
+  return ev;
+}
+
+size_t event_writes(const FakeHost& host) {
+  size_t n = 0;
+  for (const auto& w : host.writes) n += w.resource == kEvents ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("golden: the host scheduler's Scheduled event becomes a virtual event about the virtual pod") {
+  Harness h;
+  h.load_objects(golden_dir() + "/events.host-objects.json");
+  const std::string now = rfc3339(std::time(nullptr));
+  h.host_event(VCP_EVENT_ADDED, golden_event("event-scheduled.host.json", now));
+  REQUIRE(h.host.writes.size() == 1);
+  const pods_test::Write& w = h.host.writes[0];
+  CHECK(w.side == VCP_SIDE_VIRTUAL);
+  CHECK(w.resource == kEvents);
+  CHECK(w.verb == VCP_VERB_CREATE);
+  CHECK(w.ns == "shop");
+  CHECK(w.name.empty());
+  CHECK(w.subresource.empty());
+  // The write wakes the virtual pod's key, whose sync reads the result.
+  CHECK(w.wake_ns == "shop");
+  CHECK(w.wake_name == "web");
+  check_same(parse_or_fail(w.body), golden_event("event-scheduled.virtual.json", now));
+}
+
+TEST_CASE("golden: a kubelet event keeps its count, times, source and labels; only pod names are rewritten") {
+  Harness h;
+  h.load_objects(golden_dir() + "/events.host-objects.json");
+  const std::string now = rfc3339(std::time(nullptr));
+  h.host_event(VCP_EVENT_ADDED, golden_event("event-backoff.host.json", now));
+  REQUIRE(h.host.writes.size() == 1);
+  check_same(parse_or_fail(h.host.writes[0].body), golden_event("event-backoff.virtual.json", now));
+}
+
+TEST_CASE("events older than the plugin's start, and events about objects it does not manage, are ignored") {
+  const std::time_t before = std::time(nullptr);
+  Harness h;
+  h.load_objects(golden_dir() + "/events.host-objects.json");
+  const std::string now = rfc3339(std::time(nullptr));
+
+  // Already there when the syncer started (the informer's first list brings them all): not copied. Each
+  // time field counts, in order, so an old lastTimestamp wins over a fresh creationTimestamp.
+  h.host_event(VCP_EVENT_ADDED, golden_event("event-scheduled.host.json", rfc3339(before - 2)));
+  Value old_kubelet = golden_event("event-backoff.host.json", rfc3339(before - 2));
+  (*old_kubelet.at({"metadata"}))["creationTimestamp"] = now;
+  h.host_event(VCP_EVENT_MODIFIED, old_kubelet);
+  Value untimed = golden_event("event-backoff.host.json", now);
+  untimed.erase("firstTimestamp");
+  untimed.erase("lastTimestamp");
+  untimed.at({"metadata"})->erase("creationTimestamp");
+  (*untimed.at({"metadata"}))["uid"] = "ev-untimed";
+  h.host_event(VCP_EVENT_ADDED, untimed);
+
+  auto variant = [&](const char* uid, auto change) {
+    Value ev = golden_event("event-scheduled.host.json", now);
+    (*ev.at({"metadata"}))["uid"] = uid;
+    change(ev);
+    h.host_event(VCP_EVENT_ADDED, ev);
+  };
+  variant("ev-service", [](Value& ev) { (*ev.at({"involvedObject"}))["kind"] = "Service"; });
+  variant("ev-other-group", [](Value& ev) { (*ev.at({"involvedObject"}))["apiVersion"] = "example.com/v1"; });
+  variant("ev-other-ns", [](Value& ev) { (*ev.at({"involvedObject"}))["namespace"] = "kube-system"; });
+  variant("ev-foreign-pod", [](Value& ev) {
+    // A host pod without our annotations is not in the cache of owned host pods.
+    (*ev.at({"involvedObject"}))["name"] = "squatter-x-shop-x-my-vcluster";
+    ev.at({"involvedObject"})->erase("uid");
+  });
+  variant("ev-earlier-pod", [](Value& ev) { (*ev.at({"involvedObject"}))["uid"] = "host-uid-0"; });
+  CHECK(h.host.writes.empty());
+
+  // A host pod whose name is not the translation of its annotations is not ours either.
+  Value impostor = parse_or_fail(R"({"metadata":{"name":"cache-x-shop-x-my-vcluster",
+    "namespace":"vcluster-my-vcluster","uid":"host-uid-7","annotations":{"vcluster.loft.sh/object-name":"web",
+    "vcluster.loft.sh/object-namespace":"shop"}}})");
+  h.host.put(VCP_SIDE_HOST, kPods, vc::json::dump(impostor));
+  variant("ev-impostor", [](Value& ev) {
+    (*ev.at({"involvedObject"}))["name"] = "cache-x-shop-x-my-vcluster";
+    (*ev.at({"involvedObject"}))["uid"] = "host-uid-7";
+  });
+  // The virtual pod is gone: nothing to attach the event to.
+  h.host.remove(VCP_SIDE_VIRTUAL, kPods, "shop", "web");
+  variant("ev-orphan", [](Value&) {});
+  CHECK(h.host.writes.empty());
+
+  h.load_objects(golden_dir() + "/events.host-objects.json");
+  variant("ev-fresh", [](Value&) {});
+  CHECK(h.host.writes.size() == 1);
+}
+
+TEST_CASE("a repeated event patches its copy once the create finished, one write at a time") {
+  Harness h;
+  h.load_objects(golden_dir() + "/events.host-objects.json");
+  const Value objects = parse_or_fail(slurp(golden_dir() + "/events.host-objects.json"));
+  const Value& hpod = *objects[0].find("object");
+  const Value& vpod = *objects[1].find("object");
+  const std::string t0 = rfc3339(std::time(nullptr));
+  Value ev = golden_event("event-backoff.host.json", t0);
+  h.host_event(VCP_EVENT_ADDED, ev);
+  REQUIRE(h.host.writes.size() == 1);
+  const pods_test::Write create = h.host.writes[0];
+
+  // Repeats while the create is in flight write nothing yet.
+  ev["count"] = 2;
+  ev["lastTimestamp"] = rfc3339(std::time(nullptr) + 10);
+  h.host_event(VCP_EVENT_MODIFIED, ev);
+  CHECK(h.host.writes.size() == 1);
+
+  // The create finishes and wakes the pod's key: its sync reads the result and patches the repeat.
+  h.host.finish(create.id, 201, create.body);
+  h.sync(kPods, vpod, &hpod);
+  REQUIRE(h.host.writes.size() == 2);
+  const pods_test::Write patch = h.host.writes[1];
+  CHECK(patch.side == VCP_SIDE_VIRTUAL);
+  CHECK(patch.resource == kEvents);
+  CHECK(patch.verb == VCP_VERB_PATCH);
+  CHECK(patch.ns == "shop");
+  CHECK(patch.name == "web.17cb8e3a5b6d7e8f");
+  Value expected_patch = Value::object();
+  expected_patch["count"] = 2;
+  expected_patch["lastTimestamp"] = ev["lastTimestamp"];
+  expected_patch["message"] =
+      "Back-off restarting failed container app in pod web_vcluster-my-vcluster(host-uid-1)";
+  check_same(parse_or_fail(patch.body), expected_patch);
+  CHECK(h.host.unread_results() == 0);
+
+  // The same count again (a relist, an unrelated field) writes nothing; a higher one patches again.
+  h.host.finish(patch.id, 200, "{}");
+  h.host_event(VCP_EVENT_MODIFIED, ev);
+  CHECK(h.host.writes.size() == 2);
+  CHECK(h.host.unread_results() == 0);
+  ev["count"] = 3;
+  h.host_event(VCP_EVENT_MODIFIED, ev);
+  REQUIRE(h.host.writes.size() == 3);
+  CHECK(h.host.writes[2].verb == VCP_VERB_PATCH);
+  CHECK(parse_or_fail(h.host.writes[2].body).find("count")->as_int64() == 3);
+}
+
+TEST_CASE(
+    "a copy that already exists is patched, a vanished one re-created, a refused one left until a repeat") {
+  Harness h;
+  h.load_objects(golden_dir() + "/events.host-objects.json");
+  const std::string now = rfc3339(std::time(nullptr));
+  Value ev = golden_event("event-backoff.host.json", now);
+  ev["count"] = 4;
+
+  // After a restart the host event repeats and the create finds the copy of the earlier run: patch it.
+  h.host_event(VCP_EVENT_MODIFIED, ev);
+  REQUIRE(h.host.writes.size() == 1);
+  CHECK(h.host.writes[0].verb == VCP_VERB_CREATE);
+  h.host.finish(h.host.writes[0].id, 409, R"({"kind":"Status","reason":"AlreadyExists"})");
+  h.event(kNamespaces, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED,
+          parse_or_fail(R"({"metadata":{"name":"other"}})"));
+  REQUIRE(h.host.writes.size() == 2);
+  CHECK(h.host.writes[1].verb == VCP_VERB_PATCH);
+  CHECK(h.host.writes[1].name == "web.17cb8e3a5b6d7e8f");
+  CHECK(parse_or_fail(h.host.writes[1].body).find("count")->as_int64() == 4);
+
+  // The copy expired in the virtual cluster: the patch answers 404 and the copy is created again.
+  h.host.finish(h.host.writes[1].id, 404, R"({"kind":"Status","reason":"NotFound"})");
+  h.event(kNamespaces, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED,
+          parse_or_fail(R"({"metadata":{"name":"other"}})"));
+  REQUIRE(h.host.writes.size() == 3);
+  CHECK(h.host.writes[2].verb == VCP_VERB_CREATE);
+  CHECK(parse_or_fail(h.host.writes[2].body).at({"metadata"})->find("name")->as_string() ==
+        "web.17cb8e3a5b6d7e8f");
+
+  // A refusal is not retried in a loop: nothing more until the event repeats, which creates it anew.
+  h.host.finish(h.host.writes[2].id, 403, R"({"kind":"Status","reason":"Forbidden"})");
+  h.event(kNamespaces, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED,
+          parse_or_fail(R"({"metadata":{"name":"other"}})"));
+  h.host_event(VCP_EVENT_MODIFIED, ev);
+  CHECK(h.host.writes.size() == 3);
+  ev["count"] = 5;
+  h.host_event(VCP_EVENT_MODIFIED, ev);
+  REQUIRE(h.host.writes.size() == 4);
+  CHECK(h.host.writes[3].verb == VCP_VERB_CREATE);
+  CHECK(parse_or_fail(h.host.writes[3].body).find("count")->as_int64() == 5);
+  CHECK(event_writes(h.host) == 4);
+}
+
+TEST_CASE("a host event deleted with its write in flight leaves no result behind") {
+  Harness h;
+  h.load_objects(golden_dir() + "/events.host-objects.json");
+  Value ev = golden_event("event-scheduled.host.json", rfc3339(std::time(nullptr)));
+  h.host_event(VCP_EVENT_ADDED, ev);
+  REQUIRE(h.host.writes.size() == 1);
+  h.host_event(VCP_EVENT_DELETED, ev);
+  // The write finishes after its event went away; the next hook reads the result so the engine can drop it.
+  h.host.finish(h.host.writes[0].id, 201, h.host.writes[0].body);
+  CHECK(h.host.unread_results() == 1);
+  h.event(kNamespaces, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED,
+          parse_or_fail(R"({"metadata":{"name":"other"}})"));
+  CHECK(h.host.unread_results() == 0);
+  CHECK(h.host.writes.size() == 1);
+}
+
+// The time and count rules are compiled into this test from plugins/pods/events.cpp (the shared object
+// exports nothing but its entry), so their edge cases are checked directly.
+TEST_CASE("event times: RFC 3339 seconds, MicroTime fractions and offsets; malformed times are refused") {
+  CHECK(vcp_pods::parse_time("1970-01-01T00:00:00Z") == 0);
+  CHECK(vcp_pods::parse_time("2024-05-01T10:00:05Z") == 1714557605);
+  CHECK(vcp_pods::parse_time("2024-05-01T10:00:05.999999Z") == 1714557605);
+  CHECK(vcp_pods::parse_time("2024-05-01T12:00:05+02:00") == 1714557605);
+  CHECK(vcp_pods::parse_time("2024-05-01T05:30:05-04:30") == 1714557605);
+  CHECK(vcp_pods::parse_time("2000-02-29T23:59:59Z") == 951868799);
+  for (const char* bad : {"", "2024-05-01", "2024-05-01T10:00:05", "2024-05-01 10:00:05Z",
+                          "2024-13-01T10:00:05Z", "2024-05-01T24:00:05Z", "2024-05-01T10:00:05.Z",
+                          "2024-05-01T10:00:05Zjunk", "2024-05-01T10:00:05+0200", "2024-o5-01T10:00:05Z"}) {
+    INFO(bad);
+    CHECK_FALSE(vcp_pods::parse_time(bad).has_value());
+  }
+}
+
+TEST_CASE("event time and count: the newest field that is set; series count for events.k8s.io events") {
+  using vcp_pods::event_count;
+  using vcp_pods::event_time;
+  CHECK(
+      event_time(parse_or_fail(R"({"lastTimestamp":"1970-01-01T00:00:30Z","eventTime":"1970-01-01T00:00:10Z",
+    "metadata":{"creationTimestamp":"1970-01-01T00:00:01Z"}})")) == 30);
+  CHECK(event_time(parse_or_fail(R"({"lastTimestamp":null,"eventTime":"1970-01-01T00:00:10.5Z",
+    "series":{"count":3,"lastObservedTime":"1970-01-01T00:00:20.000001Z"}})")) == 20);
+  CHECK(event_time(parse_or_fail(R"({"lastTimestamp":null,"eventTime":"1970-01-01T00:00:10.5Z"})")) == 10);
+  CHECK(event_time(parse_or_fail(R"({"firstTimestamp":"1970-01-01T00:00:07Z"})")) == 7);
+  CHECK(event_time(parse_or_fail(R"({"metadata":{"creationTimestamp":"1970-01-01T00:00:01Z"}})")) == 1);
+  CHECK_FALSE(event_time(parse_or_fail(R"({"metadata":{}})")).has_value());
+  CHECK(event_count(parse_or_fail(R"({})")) == 1);
+  CHECK(event_count(parse_or_fail(R"({"count":0})")) == 1);
+  CHECK(event_count(parse_or_fail(R"({"count":7})")) == 7);
+  CHECK(event_count(parse_or_fail(R"({"series":{"count":4}})")) == 4);
+}
+
+TEST_CASE("event names keep their suffix; names not derived from the pod's are kept") {
+  vcp_pods::EventPod p;
+  p.host_namespace = "vcluster-my-vcluster";
+  p.host_name = "web-x-shop-x-my-vcluster";
+  p.vns = "shop";
+  p.vname = "web";
+  CHECK(vcp_pods::virtual_event_name("web-x-shop-x-my-vcluster.17cb8e3a", p) == "web.17cb8e3a");
+  CHECK(vcp_pods::virtual_event_name("custom-name", p) == "custom-name");
+  CHECK(vcp_pods::virtual_event_message(
+            "Successfully assigned vcluster-my-vcluster/web-x-shop-x-my-vcluster to node-a; "
+            "web-x-shop-x-my-vcluster again",
+            p) == "Successfully assigned shop/web to node-a; web again");
 }
