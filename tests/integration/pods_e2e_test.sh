@@ -63,6 +63,25 @@ check "the virtual pod is bound to the node the host scheduler chose" \
   test "$(vk -n demo-nginx get pod "$vpod" -o jsonpath='{.spec.nodeName}')" = "$(hk -n "$HNS" get pod "$hpod" -o jsonpath='{.spec.nodeName}')"
 check "the virtual pod shows the host pod IP" \
   test -n "$(vk -n demo-nginx get pod "$vpod" -o jsonpath='{.status.podIP}')"
+# The labels of the virtual Namespace reach its pods under ns-label keys (§1.4), which the engine's ABI 1.1
+# service computes; the key is derived here with sha256sum, apart from the syncer. The bed's API server adds
+# no kubernetes.io/metadata.name label, so the test labels the namespace (a label change re-syncs its pods).
+vk label namespace demo-nginx team=web >/dev/null
+nskey=vcluster.loft.sh/ns-label-$VC-x-$(printf %s team | sha256sum | cut -c1-10)
+check "a namespace label reaches the host pod under $nskey" \
+  poll 30 "kubectl --kubeconfig '$KC_host' -n $HNS get pod $hpod -o jsonpath='{.metadata.labels}' 2>/dev/null | grep -qF '\"$nskey\":\"web\"'"
+# The virtual cluster has no scheduler; the host scheduler's Scheduled event about the host pod is copied
+# back, about the virtual pod, with the host names rewritten out of the message.
+vevents() {
+  vk get events -n demo-nginx --field-selector "involvedObject.name=$1" \
+    -o jsonpath='{range .items[*]}{.reason}{"|"}{.involvedObject.uid}{"|"}{.message}{"\n"}{end}'
+}
+check "the virtual cluster shows the host scheduler's Scheduled event about $vpod" \
+  poll 30 'vevents "$vpod" | grep -q "^Scheduled|"'
+vuid=$(vk -n demo-nginx get pod "$vpod" -o jsonpath='{.metadata.uid}')
+vnode=$(vk -n demo-nginx get pod "$vpod" -o jsonpath='{.spec.nodeName}')
+check "the copied event is about the virtual pod (uid $vuid) and names it demo-nginx/$vpod" \
+  test "$(vevents "$vpod" | grep '^Scheduled|')" = "Scheduled|$vuid|Successfully assigned demo-nginx/$vpod to $vnode"
 check "the host has no demo-nginx namespace" bash -c "! kubectl --kubeconfig '$KC_host' get ns demo-nginx >/dev/null 2>&1"
 check "the host has no Deployment" test "$(hk get deployments -A -o name | wc -l)" = 0
 check "host pod DNS points at the virtual DNS Service" \
