@@ -118,17 +118,22 @@ TEST_CASE("an entry function returning NULL is refused") {
             "must return a pointer to a static vcp_plugin");
 }
 
+// "1.1": this build's ABI version, as the loader prints it.
+const std::string kAbi = std::to_string(VCP_ABI_MAJOR) + "." + std::to_string(VCP_ABI_MINOR);
+
 TEST_CASE("a plugin built for another major ABI is refused, naming both versions") {
   CHECK(refusal("abi-major-mismatch") ==
         "plugin fixture-abi-major (" + fixture_path("abi-major-mismatch") +
-            ") was built for plugin ABI 2.0 but this syncer speaks 1.0; rebuild "
+            ") was built for plugin ABI 2.0 but this syncer speaks " + kAbi + "; rebuild "
             "the plugin against vcp/plugin.h 1.x");
 }
 
 TEST_CASE("a plugin built for a newer minor ABI is refused, not warned about") {
+  // The versions come from the header, so the expected sentence follows every minor bump.
   CHECK(refusal("abi-minor-newer") == "plugin fixture-abi-minor (" + fixture_path("abi-minor-newer") +
-                                          ") needs ABI 1.1, this syncer provides 1.0; upgrade the syncer or "
-                                          "rebuild the plugin against vcp/plugin.h 1.0");
+                                          ") needs ABI 1." + std::to_string(VCP_ABI_MINOR + 1) +
+                                          ", this syncer provides " + kAbi +
+                                          "; upgrade the syncer or rebuild the plugin against vcp/plugin.h " + kAbi);
 }
 
 TEST_CASE("a resource with an empty kind is refused, naming its index and resource") {
