@@ -101,6 +101,25 @@ struct Engine::Reconcile {
   std::chrono::steady_clock::time_point started;
 };
 
+namespace {
+// The hook arguments of one reconcile: views into the Reconcile, valid while it lives. The source and the
+// target are passed only when asked for (the probe passes no target, on_delete no source).
+vcp_sync_args sync_args(const std::string& ns, const std::string& name, const std::string& tns,
+                        const std::string& tname, size_t r, const informer::ObjectPtr& src,
+                        const informer::ObjectPtr& tgt) {
+  vcp_sync_args a{};
+  a.struct_size = sizeof a;
+  a.resource = static_cast<uint32_t>(r);
+  a.source_namespace = plugin::as_vcp_str(ns);
+  a.source_name = plugin::as_vcp_str(name);
+  if (src) a.source = plugin::as_vcp_str(src->json);
+  if (tgt) a.target = plugin::as_vcp_str(tgt->json);
+  a.target_namespace = plugin::as_vcp_str(tns);
+  a.target_name = plugin::as_vcp_str(tname);
+  return a;
+}
+}  // namespace
+
 Engine::Engine(uv_loop_t* loop, kube::Client* virtual_client, kube::Client* host_client, Settings settings,
                const config::Values* values)
     : loop_(loop), virtual_(virtual_client), host_(host_client), settings_(std::move(settings)),
@@ -393,14 +412,7 @@ void Engine::process(const std::string& key) {
     // (the endpoints controller copies a Service's labels onto its Endpoints), which is no conflict.
     bool wanted = false;
     if (rc->src) {
-      vcp_sync_args probe{};
-      probe.struct_size = sizeof probe;
-      probe.resource = static_cast<uint32_t>(rc->r);
-      probe.source_namespace = plugin::as_vcp_str(rc->ns);
-      probe.source_name = plugin::as_vcp_str(rc->name);
-      probe.source = plugin::as_vcp_str(rc->src->json);
-      probe.target_namespace = plugin::as_vcp_str(rc->tns);
-      probe.target_name = plugin::as_vcp_str(rc->tname);
+      vcp_sync_args probe = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, nullptr);
       vcp_buf ignored;
       ps.call_error.clear();
       wanted = ps.inst->call_sync(probe, &ignored) == VCP_OK;
@@ -424,14 +436,7 @@ void Engine::process(const std::string& key) {
       finish(rc, queue::Result::ok());
       return;
     }
-    vcp_sync_args args{};
-    args.struct_size = sizeof args;
-    args.resource = static_cast<uint32_t>(rc->r);
-    args.source_namespace = plugin::as_vcp_str(rc->ns);
-    args.source_name = plugin::as_vcp_str(rc->name);
-    args.target = plugin::as_vcp_str(rc->tgt->json);
-    args.target_namespace = plugin::as_vcp_str(rc->tns);
-    args.target_name = plugin::as_vcp_str(rc->tname);
+    vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, nullptr, rc->tgt);
     vcp_buf out;
     ps.call_error.clear();
     vcp_status st = ps.inst->call_delete(args, &out);
@@ -467,15 +472,7 @@ void Engine::process(const std::string& key) {
 void Engine::step_forward(Reconcile* rc) {
   auto& ps = *plugins_[rc->p];
   auto& rs = ps.resources[rc->r];
-  vcp_sync_args args{};
-  args.struct_size = sizeof args;
-  args.resource = static_cast<uint32_t>(rc->r);
-  args.source_namespace = plugin::as_vcp_str(rc->ns);
-  args.source_name = plugin::as_vcp_str(rc->name);
-  args.source = plugin::as_vcp_str(rc->src->json);
-  if (rc->tgt) args.target = plugin::as_vcp_str(rc->tgt->json);
-  args.target_namespace = plugin::as_vcp_str(rc->tns);
-  args.target_name = plugin::as_vcp_str(rc->tname);
+  vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->tgt);
   vcp_buf out;
   ps.call_error.clear();
   vcp_status st = ps.inst->call_sync(args, &out);
@@ -613,15 +610,7 @@ void Engine::step_back(Reconcile* rc) {
     finish(rc, queue::Result::ok());
     return;
   }
-  vcp_sync_args args{};
-  args.struct_size = sizeof args;
-  args.resource = static_cast<uint32_t>(rc->r);
-  args.source_namespace = plugin::as_vcp_str(rc->ns);
-  args.source_name = plugin::as_vcp_str(rc->name);
-  args.source = plugin::as_vcp_str(rc->src->json);
-  args.target = plugin::as_vcp_str(rc->tgt->json);
-  args.target_namespace = plugin::as_vcp_str(rc->tns);
-  args.target_name = plugin::as_vcp_str(rc->tname);
+  vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->tgt);
   vcp_buf out;
   ps.call_error.clear();
   vcp_status st = ps.inst->call_back_sync(args, &out);
