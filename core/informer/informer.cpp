@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <cstdio>
 #include <random>
 #include <utility>
 
@@ -27,6 +28,61 @@ ObjectPtr from_element(simdjson::dom::element el, std::string json) {
   return obj;
 }
 
+void append_quoted(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+// The object as minified JSON without metadata.managedFields. Server-side-apply bookkeeping is a third
+// or more of a typical object's JSON and nothing here reads it; leaving it out of the cache is safe for
+// writes too, because a PUT that omits managedFields keeps the server's (only an empty list resets them).
+std::string compact(simdjson::dom::element el) {
+  simdjson::dom::object obj;
+  simdjson::dom::object meta;
+  if (el.get(obj) != simdjson::SUCCESS || obj["metadata"].get(meta) != simdjson::SUCCESS) return simdjson::minify(el);
+  simdjson::dom::element mf;
+  if (meta["managedFields"].get(mf) != simdjson::SUCCESS) return simdjson::minify(el);
+  std::string out;
+  out.push_back('{');
+  bool first = true;
+  for (auto field : obj) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_quoted(out, field.key);
+    out.push_back(':');
+    if (field.key != "metadata") {
+      out += simdjson::minify(field.value);
+      continue;
+    }
+    out.push_back('{');
+    bool mfirst = true;
+    for (auto m : meta) {
+      if (m.key == "managedFields") continue;
+      if (!mfirst) out.push_back(',');
+      mfirst = false;
+      append_quoted(out, m.key);
+      out.push_back(':');
+      out += simdjson::minify(m.value);
+    }
+    out.push_back('}');
+  }
+  out.push_back('}');
+  return out;
+}
+
 simdjson::dom::parser& parser() {
   thread_local simdjson::dom::parser p;
   return p;
@@ -49,7 +105,7 @@ void parse_page(ParsedPage* page) {
     for (simdjson::dom::element it : items) {
       // Lists omit kind/apiVersion on items while watch events carry them; the engine compares objects
       // without those two fields, so items are kept as the server sent them.
-      if (auto o = from_element(it, simdjson::minify(it))) page->items.push_back(std::move(o));
+      if (auto o = from_element(it, compact(it))) page->items.push_back(std::move(o));
     }
   }
   simdjson::dom::element meta;
@@ -77,7 +133,7 @@ std::string make_key(std::string_view ns, std::string_view name) {
 ObjectPtr make_object(std::string_view json) {
   simdjson::dom::element el;
   if (parser().parse(json.data(), json.size()).get(el) != simdjson::SUCCESS) return nullptr;
-  return from_element(el, simdjson::minify(el));
+  return from_element(el, compact(el));
 }
 
 bool rv_newer_or_equal(std::string_view a, std::string_view b) {

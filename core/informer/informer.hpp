@@ -1,8 +1,8 @@
 // Informers: list, then watch from the list's resourceVersion, into an indexed cache; relist on 410 Gone
 // or a broken stream (with jittered backoff); fan events out to handlers.
 //
-// Memory: a cached object is its minified JSON text plus its key and resourceVersion, so it costs about its
-// JSON size. Handlers receive shared pointers to immutable objects; nothing is copied per handler.
+// Memory: a cached object is its minified JSON text (without metadata.managedFields, which nothing reads)
+// plus its key and resourceVersion, so it costs about its JSON size. Handlers receive shared pointers to immutable objects; nothing is copied per handler.
 #pragma once
 
 #include <uv.h>
