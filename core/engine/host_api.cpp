@@ -61,7 +61,17 @@ struct HostApi {
     auto* ps = slot(ctx);
     if (!ps || !out) return 0;
     std::string p = to_string(path);
-    if (std::find(ps->config_paths.begin(), ps->config_paths.end(), p) == ps->config_paths.end()) return 0;
+    // A plugin reads its own keys, the core's, and (read-only) the keys another loaded plugin declared, e.g.
+    // the pods plugin reads sync.nodes.nodeSelector. A key nobody loaded declared is unknown (0).
+    auto declared = [&p](const PluginSlot& s) {
+      return std::find(s.config_paths.begin(), s.config_paths.end(), p) != s.config_paths.end();
+    };
+    if (!declared(*ps)) {
+      bool any = false;
+      for (const auto& other : ctx->engine->plugins_)
+        if (other.get() != ps && declared(*other)) any = true;
+      if (!any) return 0;
+    }
     const config::Values* v = ctx->engine->values_;
     if (!v) return 0;
     auto raw = v->get_raw(p);

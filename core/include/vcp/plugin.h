@@ -262,8 +262,9 @@ typedef struct vcp_host_api {
   const vcp_cluster_info* (*cluster_info)(vcp_host_ctx* ctx);
 
   /* A config value by values path, rendered as text: "true"/"false", decimal, the raw string, or JSON
-     for lists and maps. Returns 1 and sets *out, or 0 if the key is unknown. Only keys the plugin declared
-     are readable. OWNERSHIP: *out is engine memory valid until the current hook returns. */
+     for lists and maps. Returns 1 and sets *out, or 0 if the key is unknown. Readable are the keys the
+     plugin declared, the core's keys, and the keys any other loaded plugin declared (read-only; e.g. the
+     pods plugin reads sync.nodes.nodeSelector when the nodes plugin is loaded). Declare a key to own it. OWNERSHIP: *out is engine memory valid until the current hook returns. */
   int (*config_get)(vcp_host_ctx* ctx, vcp_str path, vcp_str* out);
 
   /* Name translation exactly as vcluster does it. OWNERSHIP: the result is engine memory valid until the
