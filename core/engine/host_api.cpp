@@ -63,7 +63,7 @@ struct HostApi {
     std::string p = to_string(path);
     // A plugin reads its own keys, the core's, and (read-only) the keys another loaded plugin declared, e.g.
     // the pods plugin reads sync.nodes.nodeSelector. A key nobody loaded declared is unknown (0).
-    auto declared = [&p](const PluginSlot& s) {
+    auto declared = [&p](const auto& s) {
       return std::find(s.config_paths.begin(), s.config_paths.end(), p) != s.config_paths.end();
     };
     if (!declared(*ps)) {
