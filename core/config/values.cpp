@@ -656,10 +656,14 @@ Error Values::load(const std::vector<std::string>& files, const std::vector<KeyS
 const Values::Leaf* Values::find(std::string_view path) const {
   auto it = set_.find(path);
   if (it != set_.end()) return &it->second;
-  Table t(spec_);
-  Match m = classify(t, split(path));
-  if (m.kind != Kind::kLeaf) return nullptr;
-  auto d = defaults_.find(spec_[size_t(m.index)].path);
+  auto memo = default_path_.find(path);
+  if (memo == default_path_.end()) {
+    Table t(spec_);
+    Match m = classify(t, split(path));
+    memo = default_path_.emplace(std::string(path), m.kind == Kind::kLeaf ? spec_[size_t(m.index)].path : "").first;
+  }
+  if (memo->second.empty()) return nullptr;
+  auto d = defaults_.find(memo->second);
   return d == defaults_.end() ? nullptr : &d->second;
 }
 

@@ -343,23 +343,14 @@ bool Engine::owned_target(const ResourceSlot& rs, const informer::Object& target
   if (rs.res.role != VCP_ROLE_TO_HOST || rs.res.mapping == VCP_NAME_SAME) return true;
   // vcluster's IsManaged: the managed-by label matches AND the name is the translation of the
   // object-name/object-namespace annotations. Anything else in the host namespace is not ours.
-  auto v = json::parse(target.json);
-  if (!v) return false;
-  const json::Value* labels = v->at({"metadata", "labels"});
-  const json::Value* ann = v->at({"metadata", "annotations"});
-  if (!labels || !ann) return false;
-  const json::Value* mb = labels->find("vcluster.loft.sh/managed-by");
-  const json::Value* on = ann->find("vcluster.loft.sh/object-name");
-  if (!mb || !on || on->as_string().empty()) return false;
+  if (target.managed_by.empty() || target.owner_name.empty()) return false;
   if (rs.res.mapping == VCP_NAME_CLUSTER) {
-    return mb->as_string() == naming::cluster_marker(settings_.host_namespace, settings_.vcluster_name) &&
-           target.name == naming::physical_name_cluster_scoped(on->as_string(), settings_.host_namespace,
+    return target.managed_by == naming::cluster_marker(settings_.host_namespace, settings_.vcluster_name) &&
+           target.name == naming::physical_name_cluster_scoped(target.owner_name, settings_.host_namespace,
                                                                 settings_.vcluster_name);
   }
-  const json::Value* ons = ann->find("vcluster.loft.sh/object-namespace");
-  if (mb->as_string() != settings_.vcluster_name || target.namespace_ != settings_.host_namespace) return false;
-  return target.name ==
-         naming::physical_name(on->as_string(), ons ? ons->as_string() : std::string(), settings_.vcluster_name);
+  if (target.managed_by != settings_.vcluster_name || target.namespace_ != settings_.host_namespace) return false;
+  return target.name == naming::physical_name(target.owner_name, target.owner_namespace, settings_.vcluster_name);
 }
 
 bool Engine::source_key_of_target(const ResourceSlot& rs, const informer::Object& target, std::string* ns,
@@ -369,16 +360,10 @@ bool Engine::source_key_of_target(const ResourceSlot& rs, const informer::Object
     *name = target.name;
     return true;
   }
-  auto v = json::parse(target.json);
-  if (!v) return false;
-  const json::Value* ann = v->at({"metadata", "annotations"});
-  if (!ann) return false;
-  const json::Value* on = ann->find("vcluster.loft.sh/object-name");
-  const json::Value* ons = ann->find("vcluster.loft.sh/object-namespace");
-  if (!on) return false;
-  *name = on->as_string();
-  *ns = rs.res.mapping == VCP_NAME_CLUSTER || !ons ? std::string() : ons->as_string();
-  return !name->empty();
+  if (target.owner_name.empty()) return false;
+  *name = target.owner_name;
+  *ns = rs.res.mapping == VCP_NAME_CLUSTER ? std::string() : target.owner_namespace;
+  return true;
 }
 
 void Engine::process(const std::string& key) {
@@ -452,10 +437,8 @@ void Engine::process(const std::string& key) {
     return;
   }
   if (rc->tgt && rs.recreate_on_uid) {
-    auto v = json::parse(rc->tgt->json);
-    const json::Value* uid = v ? v->at({"metadata", "annotations"}) : nullptr;
-    uid = uid ? uid->find("vcluster.loft.sh/object-uid") : nullptr;
-    if (uid && !uid->as_string().empty() && uid->as_string() != rc->src->uid) {
+    const std::string& uid = rc->tgt->owner_uid;
+    if (!uid.empty() && uid != rc->src->uid) {
       if (rc->tgt->deleting) {
         finish(rc, queue::Result::requeue_after(std::chrono::seconds(1)));
       } else {

@@ -24,6 +24,15 @@ ObjectPtr from_element(simdjson::dom::element el, std::string json) {
   if (meta["resourceVersion"].get(s) == simdjson::SUCCESS) obj->resource_version = std::string(s);
   simdjson::dom::element del;
   obj->deleting = meta["deletionTimestamp"].get(del) == simdjson::SUCCESS && !del.is_null();
+  simdjson::dom::object labels, ann;
+  if (meta["labels"].get(labels) == simdjson::SUCCESS &&
+      labels["vcluster.loft.sh/managed-by"].get(s) == simdjson::SUCCESS)
+    obj->managed_by = std::string(s);
+  if (meta["annotations"].get(ann) == simdjson::SUCCESS) {
+    if (ann["vcluster.loft.sh/object-name"].get(s) == simdjson::SUCCESS) obj->owner_name = std::string(s);
+    if (ann["vcluster.loft.sh/object-namespace"].get(s) == simdjson::SUCCESS) obj->owner_namespace = std::string(s);
+    if (ann["vcluster.loft.sh/object-uid"].get(s) == simdjson::SUCCESS) obj->owner_uid = std::string(s);
+  }
   obj->json = std::move(json);
   return obj;
 }
@@ -255,8 +264,8 @@ void Informer::apply_list(std::vector<ObjectPtr> items, std::string rv) {
     upsert(std::move(o), true);
   }
   std::vector<std::pair<std::string, ObjectPtr>> gone;
-  for (auto& [k, o] : store_)
-    if (!seen.count(k)) gone.emplace_back(k, o);
+  for (auto& [k, e] : store_)
+    if (!seen.count(k)) gone.emplace_back(k, e.obj);
   for (auto& [k, o] : gone) erase(k, true, o);
   rv_ = std::move(rv);
   need_relist_ = false;
@@ -283,16 +292,16 @@ void Informer::watch() {
     if (alive.expired() || stopping_) return;
     stats_.events++;
     if (ev.type == kube::EventType::kError) return;  // on_done reports it
-    ObjectPtr obj = make_object(ev.object);
+    if (!ev.element) return;
+    const simdjson::dom::element& el = *ev.element;
     if (ev.type == kube::EventType::kBookmark) {
-      // A bookmark carries only a resourceVersion, so make_object (which needs a name) fails; read it directly.
-      simdjson::dom::element el;
+      // A bookmark carries only a resourceVersion (and no name): read it directly.
       std::string_view rv;
-      if (parser().parse(ev.object.data(), ev.object.size()).get(el) == simdjson::SUCCESS &&
-          el["metadata"]["resourceVersion"].get(rv) == simdjson::SUCCESS)
-        rv_ = std::string(rv);
+      if (el["metadata"]["resourceVersion"].get(rv) == simdjson::SUCCESS) rv_ = std::string(rv);
       return;
     }
+    // The decoder parsed the line once; build the cached object from that parse (no second parse).
+    ObjectPtr obj = from_element(el, compact(el));
     if (!obj) return;
     if (!obj->resource_version.empty()) rv_ = obj->resource_version;
     if (ev.type == kube::EventType::kDeleted) {
@@ -329,6 +338,7 @@ void Informer::watch() {
     failures_ = 0;
     watch();
   };
+  h.need_text = false;
   watch_id_ = client_->watch(gvr_, opts_.namespace_, wo, std::move(h));
 }
 
@@ -361,24 +371,26 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
   auto it = store_.find(key);
   if (it == store_.end()) {
     bytes_ += obj->json.size();
-    index_add(obj);
-    auto& slot = store_[key];
-    slot = obj;
-    if (notify)
+    Entry& e = store_[key];
+    e.obj = std::move(obj);
+    index_add(key, &e);
+    if (notify) {
+      ObjectPtr added = e.obj;  // handlers may change the store
       for (auto& h : handlers_)
-        if (h.on_add) h.on_add(slot);
+        if (h.on_add) h.on_add(added);
+    }
     return;
   }
-  ObjectPtr old = it->second;
+  ObjectPtr old = it->second.obj;
   if (old->resource_version == obj->resource_version && old->json == obj->json) return;
   if (!obj->resource_version.empty() && !old->resource_version.empty() &&
       !rv_newer_or_equal(obj->resource_version, old->resource_version))
     return;  // an older copy (e.g. a late list item after our own write was observed)
   bytes_ += obj->json.size();
   bytes_ -= old->json.size();
-  index_remove(old);
-  index_add(obj);
-  it->second = obj;
+  index_remove(key, &it->second);
+  it->second.obj = obj;
+  index_add(key, &it->second);
   if (notify)
     for (auto& h : handlers_)
       if (h.on_update) h.on_update(old, obj);
@@ -387,53 +399,51 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
 void Informer::erase(const std::string& key, bool notify, ObjectPtr last) {
   auto it = store_.find(key);
   if (it == store_.end()) return;
-  ObjectPtr old = it->second;
+  ObjectPtr old = it->second.obj;
   bytes_ -= old->json.size();
-  index_remove(old);
+  index_remove(key, &it->second);
   store_.erase(it);
   if (notify)
     for (auto& h : handlers_)
       if (h.on_delete) h.on_delete(last ? last : old);
 }
 
-void Informer::index_add(const ObjectPtr& obj) {
+void Informer::index_add(const std::string& key, Entry* e) {
+  e->index_values.clear();
   if (indexes_.empty()) return;
   std::vector<std::string> vals;
-  std::string key = obj->key();
   for (auto& [name, idx] : indexes_) {
     vals.clear();
-    idx.fn(*obj, &vals);
-    for (auto& v : vals) idx.values[v].insert(key);
-  }
-}
-
-void Informer::index_remove(const ObjectPtr& obj) {
-  if (indexes_.empty()) return;
-  std::vector<std::string> vals;
-  std::string key = obj->key();
-  for (auto& [name, idx] : indexes_) {
-    vals.clear();
-    idx.fn(*obj, &vals);
+    idx.fn(*e->obj, &vals);
     for (auto& v : vals) {
-      auto it = idx.values.find(v);
-      if (it == idx.values.end()) continue;
-      it->second.erase(key);
-      if (it->second.empty()) idx.values.erase(it);
+      idx.values[v].insert(key);
+      e->index_values.emplace_back(&idx, std::move(v));
     }
   }
+  e->index_values.shrink_to_fit();
+}
+
+void Informer::index_remove(const std::string& key, Entry* e) {
+  for (auto& [idx, v] : e->index_values) {
+    auto it = idx->values.find(v);
+    if (it == idx->values.end()) continue;
+    it->second.erase(key);
+    if (it->second.empty()) idx->values.erase(it);
+  }
+  e->index_values.clear();
 }
 
 ObjectPtr Informer::get(std::string_view ns, std::string_view name) const { return get_key(make_key(ns, name)); }
 
 ObjectPtr Informer::get_key(const std::string& key) const {
   auto it = store_.find(key);
-  return it == store_.end() ? nullptr : it->second;
+  return it == store_.end() ? nullptr : it->second.obj;
 }
 
 void Informer::for_each(const std::function<bool(const ObjectPtr&)>& fn, std::string_view ns) const {
-  for (auto& [k, o] : store_) {
-    if (!ns.empty() && o->namespace_ != ns) continue;
-    if (!fn(o)) return;
+  for (auto& [k, e] : store_) {
+    if (!ns.empty() && e.obj->namespace_ != ns) continue;
+    if (!fn(e.obj)) return;
   }
 }
 

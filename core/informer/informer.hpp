@@ -26,6 +26,9 @@ struct Object {
   std::string json;  // minified
   std::string namespace_, name, uid, resource_version;
   bool deleting = false;  // metadata.deletionTimestamp is set
+  // vcluster's ownership marks (label vcluster.loft.sh/managed-by, annotations vcluster.loft.sh/object-name,
+  // object-namespace, object-uid), read once here so that nobody parses a cached object to find them.
+  std::string managed_by, owner_name, owner_namespace, owner_uid;
   std::string key() const { return namespace_.empty() ? name : namespace_ + "/" + name; }
 };
 using ObjectPtr = std::shared_ptr<const Object>;
@@ -106,18 +109,25 @@ class Informer {
   void schedule_retry(bool relist);
   void upsert(ObjectPtr obj, bool notify);
   void erase(const std::string& key, bool notify, ObjectPtr last);
-  void index_add(const ObjectPtr& obj);
-  void index_remove(const ObjectPtr& obj);
+  struct Entry;
+  void index_add(const std::string& key, Entry* e);
+  void index_remove(const std::string& key, Entry* e);
 
   uv_loop_t* loop_;
   kube::Client* client_;
   kube::GVR gvr_;
   Options opts_;
-  std::unordered_map<std::string, ObjectPtr> store_;
   struct Index {
     IndexFn fn;
     std::unordered_map<std::string, std::set<std::string>> values;  // value -> keys
   };
+  // A cached object and the index values computed when it was added, so that replacing or removing it
+  // does not run the index functions (plugin code that parses the object) again.
+  struct Entry {
+    ObjectPtr obj;
+    std::vector<std::pair<Index*, std::string>> index_values;
+  };
+  std::unordered_map<std::string, Entry> store_;
   std::unordered_map<std::string, Index> indexes_;
   std::vector<Handlers> handlers_;
   std::function<void()> synced_cb_;

@@ -278,8 +278,9 @@ struct WatchDecoder {
     std::string_view type;
     simdjson::dom::element obj;
     if (doc["type"].get(type) != simdjson::SUCCESS || doc["object"].get(obj) != simdjson::SUCCESS) return;
-    minified = simdjson::minify(obj);
-    WatchEvent ev{EventType::kAdded, minified};
+    const bool text = h.need_text || type == "ERROR";
+    if (text) minified = simdjson::minify(obj);
+    WatchEvent ev{EventType::kAdded, text ? std::string_view(minified) : std::string_view(), &obj};
     if (type == "ADDED") {
       ev.type = EventType::kAdded;
     } else if (type == "MODIFIED") {

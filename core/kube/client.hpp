@@ -15,6 +15,10 @@
 #include <vector>
 
 #include "http/client.hpp"
+
+namespace simdjson::dom {
+class element;
+}
 #include "kube/kubeconfig.hpp"
 #include "util/error.hpp"
 
@@ -58,11 +62,14 @@ struct ListOptions {
 
 enum class PatchType { kMerge, kJson, kStrategic };
 
-// One watch event. `object` is the minified JSON of the object (valid during the callback only).
+// One watch event. `object` is the minified JSON of the object and `element` the parsed object (both valid
+// during the callback only). A watcher that reads `element` sets WatchHandlers::need_text = false and the
+// decoder then does not minify (`object` is empty except for ERROR events): one parse per event.
 enum class EventType { kAdded, kModified, kDeleted, kBookmark, kError };
 struct WatchEvent {
   EventType type;
   std::string_view object;
+  const simdjson::dom::element* element = nullptr;
 };
 struct WatchOptions {
   std::string resource_version;
@@ -73,6 +80,7 @@ struct WatchOptions {
 struct WatchHandlers {
   std::function<void(const WatchEvent&)> on_event;
   std::function<void(Error)> on_done;  // once; err.code 410 when the server said Gone (in-stream or status)
+  bool need_text = true;               // false: on_event reads WatchEvent::element, `object` stays empty
 };
 
 struct ClientOptions {
