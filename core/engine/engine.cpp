@@ -490,27 +490,52 @@ void Engine::step_forward(Reconcile* rc) {
     }
     default: finish(rc, queue::Result::ok()); return;
   }
-  std::string err;
-  auto desired = json::parse(out.data, &err);
-  if (!desired || !desired->is_object()) {
-    metrics_.refusals++;
-    log().error("plugin {} produced a {} that is not a JSON object ({}); not writing it", ps.name, rs.res.kind,
-                err);
-    finish(rc, queue::Result::retry());
-    return;
-  }
-  // The target's identity is the engine's: a plugin cannot write outside the vcluster's namespace.
-  json::Value& meta = desired->ensure({"metadata"});
-  meta["name"] = rc->tname;
-  if (!rc->tns.empty()) {
-    meta["namespace"] = rc->tns;
-  } else {
-    meta.erase("namespace");
-  }
+  // Fast path, taken when the plugin wrote the target's identity itself (the usual case): compare and send
+  // the plugin's text as it is, without building trees (they were 40% of a burst's CPU).
   kube::Client* cl = client(rs.target_side);
   std::weak_ptr<bool> alive = alive_;
+  json::Meta dm;
+  const bool identity_ok = json::peek_meta(out.data, &dm) && dm.name == rc->tname && dm.namespace_ == rc->tns;
+  if (identity_ok && rc->tgt && json::same(out.data, rc->tgt->json, {"kind", "apiVersion"})) {
+    metrics_.no_change++;
+    step_back(rc);
+    return;
+  }
+  std::string body;
+  if (identity_ok && (!rc->tgt || dm.resource_version == rc->tgt->resource_version)) {
+    body = std::move(out.data);
+  } else {
+    std::string err;
+    auto desired = json::parse(out.data, &err);
+    if (!desired || !desired->is_object()) {
+      metrics_.refusals++;
+      log().error("plugin {} produced a {} that is not a JSON object ({}); not writing it", ps.name, rs.res.kind,
+                  err);
+      finish(rc, queue::Result::retry());
+      return;
+    }
+    // The target's identity is the engine's: a plugin cannot write outside the vcluster's namespace.
+    json::Value& meta = desired->ensure({"metadata"});
+    meta["name"] = rc->tname;
+    if (!rc->tns.empty()) {
+      meta["namespace"] = rc->tns;
+    } else {
+      meta.erase("namespace");
+    }
+    if (rc->tgt) {
+      auto current = json::parse(rc->tgt->json);
+      if (current && same_object(*desired, *current)) {
+        metrics_.no_change++;
+        step_back(rc);
+        return;
+      }
+      if (const json::Value* rv = current ? current->at({"metadata", "resourceVersion"}) : nullptr)
+        meta["resourceVersion"] = *rv;
+    }
+    body = json::dump(*desired);
+  }
   if (!rc->tgt) {
-    cl->create(rs.gvr, rc->tns, json::dump(*desired), [this, alive, rc](kube::Result r) {
+    cl->create(rs.gvr, rc->tns, std::move(body), [this, alive, rc](kube::Result r) {
       if (alive.expired()) return;
       auto& rs2 = plugins_[rc->p]->resources[rc->r];
       if (r.ok()) {
@@ -538,15 +563,7 @@ void Engine::step_forward(Reconcile* rc) {
     });
     return;
   }
-  auto current = json::parse(rc->tgt->json);
-  if (current && same_object(*desired, *current)) {
-    metrics_.no_change++;
-    step_back(rc);
-    return;
-  }
-  if (const json::Value* rv = current ? current->at({"metadata", "resourceVersion"}) : nullptr)
-    meta["resourceVersion"] = *rv;
-  cl->update(rs.gvr, rc->tns, rc->tname, json::dump(*desired), [this, alive, rc](kube::Result r) {
+  cl->update(rs.gvr, rc->tns, rc->tname, std::move(body), [this, alive, rc](kube::Result r) {
     if (alive.expired()) return;
     auto& rs2 = plugins_[rc->p]->resources[rc->r];
     if (r.ok()) {
@@ -608,28 +625,40 @@ void Engine::step_back(Reconcile* rc) {
     finish(rc, queue::Result::ok());
     return;
   }
-  auto updated = json::parse(out.data);
-  auto current = json::parse(rc->src->json);
-  if (!updated || !updated->is_object() || !current) {
-    log().error("plugin {} back-synced a {} that is not a JSON object; not writing it", ps.name, rs.res.kind);
-    finish(rc, queue::Result::ok());
-    return;
-  }
-  if (same_object(*updated, *current)) {
+  // As in step_forward: compare the texts, and send the plugin's text when it carries the source's identity
+  // and resourceVersion; build trees only when the engine must fix those.
+  if (json::same(out.data, rc->src->json, {"kind", "apiVersion"})) {
     metrics_.no_change++;
     finish(rc, queue::Result::ok());
     return;
   }
-  json::Value& meta = updated->ensure({"metadata"});
-  meta["name"] = rc->name;
-  if (!rc->ns.empty()) meta["namespace"] = rc->ns;
-  if (const json::Value* rv = current->at({"metadata", "resourceVersion"})) meta["resourceVersion"] = *rv;
-  bool status_only = rs.res.has_status && same_without_status(*updated, *current);
+  json::Meta um;
+  bool status_only = false;
+  std::string body;
+  if (json::peek_meta(out.data, &um) && um.name == rc->name && um.namespace_ == rc->ns &&
+      um.resource_version == rc->src->resource_version) {
+    status_only = rs.res.has_status && json::same(out.data, rc->src->json, {"kind", "apiVersion", "status"});
+    body = std::move(out.data);
+  } else {
+    auto updated = json::parse(out.data);
+    auto current = json::parse(rc->src->json);
+    if (!updated || !updated->is_object() || !current) {
+      log().error("plugin {} back-synced a {} that is not a JSON object; not writing it", ps.name, rs.res.kind);
+      finish(rc, queue::Result::ok());
+      return;
+    }
+    json::Value& meta = updated->ensure({"metadata"});
+    meta["name"] = rc->name;
+    if (!rc->ns.empty()) meta["namespace"] = rc->ns;
+    if (const json::Value* rv = current->at({"metadata", "resourceVersion"})) meta["resourceVersion"] = *rv;
+    status_only = rs.res.has_status && same_without_status(*updated, *current);
+    body = json::dump(*updated);
+  }
   std::string sub = status_only ? "status" : "";
   std::weak_ptr<bool> alive = alive_;
   client(rs.source_side)
       ->update(
-          rs.gvr, rc->ns, rc->name, json::dump(*updated),
+          rs.gvr, rc->ns, rc->name, std::move(body),
           [this, alive, rc, status_only](kube::Result r) {
             if (alive.expired()) return;
             auto& rs2 = plugins_[rc->p]->resources[rc->r];

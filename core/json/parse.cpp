@@ -367,6 +367,75 @@ std::optional<Value> parse(std::string_view text, std::string* error) {
   return convert(root);
 }
 
+namespace {
+
+bool same_element(simdjson::dom::element a, simdjson::dom::element b, int depth);
+
+// Objects with the same members regardless of order; `skip` (top level only) left out of both sides.
+bool same_members(simdjson::dom::object a, simdjson::dom::object b, std::initializer_list<std::string_view> skip,
+                  int depth) {
+  auto skipped = [&skip](std::string_view k) { return std::find(skip.begin(), skip.end(), k) != skip.end(); };
+  size_t na = 0, nb = 0;
+  for (auto field : a) {
+    if (skipped(field.key)) continue;
+    na++;
+    simdjson::dom::element other;
+    if (b.at_key(field.key).get(other) != simdjson::SUCCESS) return false;
+    if (!same_element(field.value, other, depth + 1)) return false;
+  }
+  // Every key of b must be in a too: with equal counts this catches an object that repeats a key.
+  for (auto field : b) {
+    if (skipped(field.key)) continue;
+    nb++;
+    simdjson::dom::element mine;
+    if (a.at_key(field.key).get(mine) != simdjson::SUCCESS) return false;
+  }
+  return na == nb;
+}
+
+bool same_element(simdjson::dom::element a, simdjson::dom::element b, int depth) {
+  if (depth > kMaxDepth) return false;
+  auto ta = a.type(), tb = b.type();
+  if (ta != tb) return false;
+  switch (ta) {
+    case simdjson::dom::element_type::OBJECT: {
+      simdjson::dom::object oa = a.get_object().value_unsafe(), ob = b.get_object().value_unsafe();
+      if (oa.size() != ob.size()) return false;
+      return same_members(oa, ob, {}, depth);
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      simdjson::dom::array aa = a.get_array().value_unsafe(), ab = b.get_array().value_unsafe();
+      if (aa.size() != ab.size()) return false;
+      auto ib = ab.begin();
+      for (auto ea : aa) {
+        if (!same_element(ea, *ib, depth + 1)) return false;
+        ++ib;
+      }
+      return true;
+    }
+    case simdjson::dom::element_type::STRING: return a.get_string().value_unsafe() == b.get_string().value_unsafe();
+    case simdjson::dom::element_type::INT64: return a.get_int64().value_unsafe() == b.get_int64().value_unsafe();
+    case simdjson::dom::element_type::UINT64: return a.get_uint64().value_unsafe() == b.get_uint64().value_unsafe();
+    case simdjson::dom::element_type::DOUBLE: return a.get_double().value_unsafe() == b.get_double().value_unsafe();
+    case simdjson::dom::element_type::BOOL: return a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
+    case simdjson::dom::element_type::NULL_VALUE: return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool same(std::string_view a, std::string_view b, std::initializer_list<std::string_view> skip) {
+  // Two documents must be alive at once, so two parsers (per thread) besides parse()'s own.
+  thread_local simdjson::dom::parser pa, pb;
+  simdjson::dom::element ea, eb;
+  if (pa.parse(a.data(), a.size(), true).get(ea) != simdjson::SUCCESS) return false;
+  if (pb.parse(b.data(), b.size(), true).get(eb) != simdjson::SUCCESS) return false;
+  if (skip.size() == 0 || !ea.is_object() || !eb.is_object()) return same_element(ea, eb, 0);
+  simdjson::dom::object oa = ea.get_object().value_unsafe(), ob = eb.get_object().value_unsafe();
+  return same_members(oa, ob, skip, 0);
+}
+
 bool peek_meta(std::string_view json, Meta* out) {
   // On-demand parsing touches only the bytes up to the end of metadata. It needs padding after the
   // text, so the text is copied into a reusable per-thread buffer (a memcpy, far cheaper than a parse).
