@@ -3,10 +3,10 @@
 # cluster, vcluster-syncer with the pods (and nodes) plugins, and vcluster-loadgen. Prints one table of
 # figures; asserts nothing. See docs/benchmarks.md for what each row means and the figures measured here.
 #
-# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|steady|memory|restart|cost|limit|dns-late]
+# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|waiting|steady|memory|restart|cost|limit|dns-late]
 #                     [--connections 16] [--syncer-connections "16 64"] [--rate 50] [--steady-seconds 20] [--dns-delay 3]
 #                     [--build build-bench] [--out DIR] [--perf] [--nice N]
-#   --pods N          pods per burst (limit, burst, restart, dns-late)
+#   --pods N          pods per burst (limit, burst, waiting, restart, dns-late)
 #   --connections C   keep-alive connections of the load generator (and of the syncer, per API server)
 #   --syncer-connections "16 64"   the burst once per value of the syncer's --max-connections
 #   --rate R, --steady-seconds S   the steady scenario: R pods/s for S seconds
@@ -41,8 +41,8 @@ while (($#)); do
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
-case $SCENARIO in all|burst|steady|memory|restart|cost|limit|dns-late) ;; *)
-  echo "run.sh: --scenario must be all, burst, steady, memory, restart, cost, limit or dns-late" >&2; exit 2 ;;
+case $SCENARIO in all|burst|waiting|steady|memory|restart|cost|limit|dns-late) ;; *)
+  echo "run.sh: --scenario must be all, burst, waiting, steady, memory, restart, cost, limit or dns-late" >&2; exit 2 ;;
 esac
 if [ -n "$NICE" ]; then renice -n "$NICE" -p $$ >/dev/null || { echo "run.sh: renice $NICE failed" >&2; exit 1; }; fi
 [ -n "$SYNC_CONNS" ] || SYNC_CONNS=$CONN
@@ -442,6 +442,40 @@ phase_steady() {
   stop_syncer
 }
 
+### 1b. Waiting pods: the pods exist before the syncer starts (vcluster's "1,000 waiting pods" figure)
+WAITING_S=""
+phase_waiting() {
+  say "waiting: $PODS pods created in the virtual cluster while no syncer runs; then the syncer starts"
+  lg waiting-create --prefix w --pods "$PODS" --until exist >/dev/null
+  # The watcher starts first (its informers list both namespaces); the clock starts at the syncer's spawn.
+  lg waiting --action none --prefix w --pods "$PODS" --until host-exist,running >/dev/null &
+  local lgpid=$! m spawn
+  sleep 2
+  m=$(cpu_marks)
+  spawn=$(date +%s.%N)
+  rm -f "$OUT/waiting.timeline" "$OUT/waiting.timeline.stop"
+  start_syncer syncer-waiting
+  sampler "$OUT/waiting.timeline" &
+  local sampler_pid=$!
+  wait "$lgpid"
+  touch "$OUT/waiting.timeline.stop"
+  wait "$sampler_pid"
+  echo "    $(cpu_delta "$m")" | tee "$OUT/waiting.cpu"
+  sed 's/^/    /' "$OUT/waiting.out"
+  local f=$OUT/waiting.out
+  WAITING_S=$(awk -v e="$(result "$f" host_exist_epoch)" -v d="$spawn" 'BEGIN {if (e == "" || e == "NA") print "NA"; else printf "%.3f", e - d}')
+  row "waiting: syncer spawn → all $PODS waiting pods on the host" "$(fmt "$WAITING_S") s" \
+    "ready $READY_S s after spawn; $(timeline_summary "$OUT/waiting.timeline")"
+  row "waiting: syncer spawn → all Running in the virtual cluster" \
+    "$(awk -v e="$(result "$f" running_epoch)" -v d="$spawn" 'BEGIN {if (e == "" || e == "NA") print "NA"; else printf "%.2f s", e - d}')" ""
+  [ -n "$LIMIT_S" ] && row "**headline (waiting): waiting pods to host ÷ limit**" "**$(ratio "$WAITING_S" "$LIMIT_S")×**" \
+    "the limit's pod creates $(fmt "$LIMIT_S") s; with a Secret per pod $(fmt "$(result "$OUT/limit-secrets.out" created_s)") s"
+  row "waiting: CPU" "$(awk '{for (i = 1; i <= NF; i++) if ($i == "syncer") {v = $(i+1); sub(",", "", v); print v}}' "$OUT/waiting.cpu") s syncer" \
+    "$(sed 's/^ *CPU s: //' "$OUT/waiting.cpu")"
+  drain w
+  stop_syncer
+}
+
 ### 7. The DNS Service appears after the syncer started
 phase_dnslate() {
   say "dns-late: syncer started without the DNS Service; $PODS pods; the DNS Service ${DNS_DELAY} s after the last create"
@@ -469,9 +503,10 @@ phase_dnslate() {
 }
 
 case $SCENARIO in
-  all) phase_limit; phase_burst; phase_restart; phase_steady; phase_dnslate ;;
+  all) phase_limit; phase_burst; phase_waiting; phase_restart; phase_steady; phase_dnslate ;;
   limit) phase_limit ;;
   burst) phase_limit; phase_burst ;;
+  waiting) phase_limit; phase_waiting ;;
   cost) phase_burst ;;
   memory) phase_burst; phase_restart ;;
   restart) phase_restart ;;

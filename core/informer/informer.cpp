@@ -462,6 +462,10 @@ void Informer::observe_write(std::string_view json) {
   if (auto o = make_object(json)) upsert(std::move(o), true);
 }
 
+void Informer::observe(ObjectPtr obj) {
+  if (obj) upsert(std::move(obj), true);
+}
+
 void Informer::observe_delete(std::string_view ns, std::string_view name) {
   erase(make_key(ns, name), true, nullptr);
 }

@@ -99,6 +99,8 @@ class Informer {
   // Applies an object the caller just wrote (create/update answer), so the cache does not lag its own
   // writes; the watch event that follows is then a no-op. Ignored if the cached copy is newer.
   void observe_write(std::string_view json);
+  // The same for an object already built (make_object) from a write's answer.
+  void observe(ObjectPtr obj);
   // Forgets an object the caller just deleted; the DELETED event that follows then finds nothing.
   void observe_delete(std::string_view ns, std::string_view name);
 
