@@ -36,7 +36,8 @@ enum : uint32_t {
   kServices = 3,
   kNamespaces = 4,
   kServiceAccounts = 5,
-  kEvents = 6
+  kEvents = 6,
+  kNodes = 7
 };
 
 constexpr const char* kIndexConfigMaps = "configmaps";
@@ -63,6 +64,10 @@ const vcp_resource kResources[] = {
     // allows for any declared resource.
     {sizeof(vcp_resource), "", "v1", "events", "Event", VCP_RES_NAMESPACED, VCP_ROLE_WATCH_HOST,
      VCP_NAME_NAMESPACED, ""},
+    // With sync.nodes.nodeSelector, a pod the tenant bound to a node by name is synced only once that node
+    // exists in the virtual cluster (the nodes plugin syncs exactly the selected ones). The engine shares
+    // this cache with the nodes plugin's virtual side.
+    {sizeof(vcp_resource), "", "v1", "nodes", "Node", 0, VCP_ROLE_WATCH_VIRTUAL, VCP_NAME_SAME, ""},
 };
 
 const vcp_config_key kConfigKeys[] = {
@@ -398,6 +403,20 @@ vcp_status sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
       delete_pod(st, ops.delete_virtual, VCP_SIDE_VIRTUAL, vns, vname, 0, vuid, vns, vname);
       return VCP_NO_CHANGE;
     }
+    // §3.7 gate 3. The tenant may name a node that the selector keeps out of the virtual cluster; such a pod
+    // waits until the node shows there, as vcluster's enforced selector does (it warns and looks again every
+    // 15 s). Only with real nodes: fake nodes appear only after a pod runs on them.
+    const std::string& vnode = str_at(*vpod, {"spec"}, "nodeName");
+    if (cfg.has_node_selector() && cfg.real_nodes && !vnode.empty() &&
+        !host.has(VCP_SIDE_VIRTUAL, kNodes, "", vnode)) {
+      host.event(VCP_SIDE_VIRTUAL, kPods, vns, vname, "Warning", "SyncWarning",
+                 "Given nodeName " + vnode + " does not exist in virtual cluster");
+      host.wait_for(VCP_SIDE_VIRTUAL, kNodes, "", vnode, kPods, vns, vname);
+      return VCP_WAIT;
+    }
+    // §3.6: with a virtual scheduler a pod is synced once it is bound. Its binding is a change of the pod,
+    // whose watch event brings the key back; nothing else needs waking.
+    if (cfg.enable_scheduler && vnode.empty()) return VCP_WAIT;
     return create_pod(st, cfg, *vpod, out);
   }
 

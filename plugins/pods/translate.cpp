@@ -4,6 +4,7 @@
 #include <set>
 #include <string_view>
 
+#include "../nodes/selector.hpp"
 #include "refs.hpp"
 
 namespace vcp_pods {
@@ -189,6 +190,26 @@ void translate_topology_spread(const Host& host, const std::string& vns, Value& 
   }
 }
 
+// §3.2: sync.nodes.nodeSelector restricts the host scheduler to the nodes the virtual cluster shows. Its
+// `k=v` pairs are merged into spec.nodeSelector and win over the pod's own, as vcluster's enforced selector
+// does. The other terms (vcluster accepts none; the nodes plugin does) must hold too: node-affinity terms
+// are ORed, so they are appended to every required term, or form the only one.
+void add_node_selector(const Config& cfg, Value& spec) {
+  for (const auto& [k, v] : cfg.node_selector.members()) spec["nodeSelector"][k] = v;
+  if (cfg.node_selector_expressions.empty()) return;
+  Value& required = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+  Value& terms = required["nodeSelectorTerms"];
+  if (!terms.is_array() || terms.empty()) {
+    terms = Value::array();
+    terms.push_back(Value::object());
+  }
+  for (Value& t : *terms.array_ptr()) {
+    Value& exprs = t["matchExpressions"];
+    if (!exprs.is_array()) exprs = Value::array();
+    for (const Value& e : cfg.node_selector_expressions.items()) exprs.push_back(e);
+  }
+}
+
 std::string translated_image(const Config& cfg, const std::string& image) {
   for (const auto& [from, to] : cfg.translate_images) {
     if (from == image) return to;
@@ -369,6 +390,39 @@ Config read_config(const Host& host) {
           break;
         }
         cfg.enforce_tolerations.push_back(std::move(t));
+      }
+    }
+  }
+  cfg.real_nodes = parse_bool(host.config("sync.nodes.enabled"), false);
+  cfg.enable_scheduler = parse_bool(host.config("sync.nodes.enableScheduler"), false);
+  if (auto raw = host.config("sync.nodes.nodeSelector"); raw && !raw->empty()) {
+    // The nodes plugin's own parser: it refuses to start on a selector it cannot parse, so an error here
+    // means the two disagree, which is reported rather than ignored.
+    vcp_nodes::Selector sel;
+    std::string why;
+    if (!vcp_nodes::parse_selector(*raw, &sel, &why)) {
+      cfg.error = "sync.nodes.nodeSelector: " + why;
+    } else {
+      using Op = vcp_nodes::Requirement::Op;
+      for (const vcp_nodes::Requirement& r : sel.requirements) {
+        if (r.op == Op::kEquals) {
+          cfg.node_selector[r.key] = r.values.front();
+          continue;
+        }
+        // Node affinity's NotIn and DoesNotExist match nodes without the key, as `k!=v` and `!k` do.
+        Value e = Value::object();
+        e["key"] = r.key;
+        e["operator"] = r.op == Op::kIn          ? "In"
+                        : r.op == Op::kNotIn     ? "NotIn"
+                        : r.op == Op::kNotEquals ? "NotIn"
+                        : r.op == Op::kExists    ? "Exists"
+                                                 : "DoesNotExist";
+        if (!r.values.empty()) {
+          Value vals = Value::array();
+          for (const std::string& v : r.values) vals.push_back(v);
+          e["values"] = std::move(vals);
+        }
+        cfg.node_selector_expressions.push_back(std::move(e));
       }
     }
   }
@@ -575,8 +629,19 @@ bool translate_pod_create(const Host& host, const Config& cfg, const PodFacts& f
     if (!present) spec["tolerations"].push_back(t);
   }
   if (!translate_volumes(host, facts, vns, vname, spec, why)) return false;
-  translate_affinity(host, vns, spec);
-  translate_topology_spread(host, vns, spec);
+  if (cfg.enable_scheduler) {
+    // §3.6: the virtual scheduler already placed the pod (spec.nodeName, copied above) by the virtual nodes'
+    // labels and taints, which the host nodes do not carry; the host must not judge it again.
+    spec.erase("topologySpreadConstraints");
+    spec.erase("affinity");
+    spec.erase("nodeSelector");
+  } else {
+    translate_affinity(host, vns, spec);
+    translate_topology_spread(host, vns, spec);
+  }
+  if (cfg.has_node_selector() && field(spec, "nodeName").string_or("").empty()) {
+    add_node_selector(cfg, spec);
+  }
   *out = std::move(h);
   return true;
 }

@@ -21,6 +21,14 @@ struct Config {
   bool all_secrets = false;
   std::vector<std::pair<std::string, std::string>> translate_images;  // exact image → replacement
   vc::json::Value enforce_tolerations = vc::json::Value::array();     // parsed toleration objects
+  // The nodes plugin's keys, read (read-only) when it is loaded; without it they keep these defaults.
+  bool real_nodes = false;        // sync.nodes.enabled
+  bool enable_scheduler = false;  // sync.nodes.enableScheduler: a virtual scheduler sets spec.nodeName
+  // sync.nodes.nodeSelector, as what an unbound host pod gets: its `k=v` terms as spec.nodeSelector pairs,
+  // its other terms (`k!=v`, `in`, `notin`, `k`, `!k`) as node-affinity match expressions.
+  vc::json::Value node_selector = vc::json::Value::object();
+  vc::json::Value node_selector_expressions = vc::json::Value::array();
+  bool has_node_selector() const { return !node_selector.empty() || !node_selector_expressions.empty(); }
   std::string error;  // a sentence naming the malformed key, when parsing failed
 };
 

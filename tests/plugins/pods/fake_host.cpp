@@ -149,7 +149,10 @@ FakeHost::FakeHost(std::string vcluster, std::string host_ns)
     h->results_.erase(it);
     return status;
   };
-  api_.emit_event = [](vcp_host_ctx*, vcp_side, uint32_t, vcp_str, vcp_str, vcp_str, vcp_str, vcp_str) {};
+  api_.emit_event = [](vcp_host_ctx* c, vcp_side side, uint32_t res, vcp_str ns, vcp_str name, vcp_str type,
+                       vcp_str reason, vcp_str msg) {
+    self(c)->emitted.push_back({side, res, s(ns), s(name), s(type), s(reason), s(msg)});
+  };
   api_.translate_label_key_prefixed = [](vcp_host_ctx* c, vcp_str prefix, vcp_str key) -> vcp_str {
     FakeHost* h = self(c);
     return h->keep(safe_concat({s(prefix), h->vcluster_, "x", hex10(s(key))}));

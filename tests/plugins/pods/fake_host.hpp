@@ -38,6 +38,12 @@ struct Enqueued {
   std::string ns, name;
 };
 
+struct Emitted {
+  vcp_side side;
+  uint32_t resource;
+  std::string ns, name, type, reason, message;
+};
+
 struct Index {
   vcp_side side;
   uint32_t resource;
@@ -77,6 +83,7 @@ class FakeHost {
   std::vector<Wait> waits;
   std::vector<Enqueued> enqueued;
   std::vector<Index> indexes;
+  std::vector<Emitted> emitted;  // Kubernetes Events the plugin asked for (emit_event)
   std::string last_error;
 
   // safe_concat(parts joined by "-"), as vcluster's SafeConcatName.

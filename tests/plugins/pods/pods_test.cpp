@@ -28,7 +28,8 @@ enum : uint32_t {
   kServices = 3,
   kNamespaces = 4,
   kServiceAccounts = 5,
-  kEvents = 6
+  kEvents = 6,
+  kNodes = 7
 };
 const std::string kHostNs = "vcluster-my-vcluster";
 
@@ -101,6 +102,7 @@ class Harness {
                    : res == "services"   ? kServices
                    : res == "namespaces" ? kNamespaces
                    : res == "events"     ? kEvents
+                   : res == "nodes"      ? kNodes
                                          : kServiceAccounts;
       host.put(side == "host" ? VCP_SIDE_HOST : VCP_SIDE_VIRTUAL, r, vc::json::dump(*item.find("object")));
     }
@@ -202,7 +204,7 @@ Value run_golden(Harness& h, const std::string& name) {
 
 TEST_CASE("the descriptor declares pods, configmaps, secrets and the watched dependencies") {
   Harness h;
-  REQUIRE(h.plugin->resource_count == 7);
+  REQUIRE(h.plugin->resource_count == 8);
   CHECK(std::string(h.plugin->resources[kPods].resource) == "pods");
   CHECK(h.plugin->resources[kPods].flags == (VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_RECREATE_ON_UID));
   CHECK(h.plugin->resources[kServices].role == VCP_ROLE_WATCH_HOST);
@@ -212,6 +214,9 @@ TEST_CASE("the descriptor declares pods, configmaps, secrets and the watched dep
   CHECK(std::string(h.plugin->resources[kEvents].kind) == "Event");
   CHECK(h.plugin->resources[kEvents].role == VCP_ROLE_WATCH_HOST);
   CHECK(h.plugin->resources[kEvents].flags == VCP_RES_NAMESPACED);
+  CHECK(std::string(h.plugin->resources[kNodes].resource) == "nodes");
+  CHECK(h.plugin->resources[kNodes].role == VCP_ROLE_WATCH_VIRTUAL);
+  CHECK(h.plugin->resources[kNodes].flags == 0);  // cluster-scoped
   // Built against 1.1: the loader refuses it on a 1.0 engine, which lacks translate_label_key_prefixed.
   CHECK(h.plugin->abi_minor == 1);
   // Both reference indexes are registered on the virtual pods cache during on_init.
@@ -545,6 +550,159 @@ TEST_CASE("a pod with dnsPolicy Default does not wait for the virtual DNS servic
   REQUIRE(r.status == VCP_OK);
   check_same(parse_or_fail(r.out), parse_or_fail(slurp(golden_dir() + "/refs.host.json")));
   CHECK(h.host.waits.empty());
+}
+
+// --- The nodes plugin's keys: enableScheduler and nodeSelector (§3.2, §3.6, §3.7 gate 3) -----------------
+
+namespace {
+
+void scheduler_config(FakeHost& host) {
+  host.config["sync.nodes.enabled"] = "true";
+  host.config["sync.nodes.enableScheduler"] = "true";
+  host.config["sync.nodes.nodeSelector"] = "";
+}
+
+}  // namespace
+
+TEST_CASE("golden: with a virtual scheduler the bound pod goes to its node without selector or affinity") {
+  Harness h;
+  scheduler_config(h.host);
+  h.load_objects(golden_dir() + "/refs.host-objects.json");
+  run_golden(h, "scheduled");
+  CHECK(h.host.writes.empty());
+  CHECK(h.host.waits.empty());
+}
+
+TEST_CASE("with a virtual scheduler an unbound pod waits, and is created once the scheduler binds it") {
+  Harness h;
+  scheduler_config(h.host);
+  h.load_objects(golden_dir() + "/refs.host-objects.json");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/scheduled.virtual.json"));
+  vpod.at({"spec"})->erase("nodeName");
+  Result r = h.sync(kPods, vpod);
+  CHECK(r.status == VCP_WAIT);
+  CHECK(r.out.empty());
+  // Nothing to wait for but the pod itself: its binding is a watch event of the pod, which wakes the key.
+  CHECK(h.host.waits.empty());
+  CHECK(h.host.writes.empty());
+  CHECK(h.host.emitted.empty());
+
+  (*vpod.at({"spec"}))["nodeName"] = "node-b";
+  Result bound = h.sync(kPods, vpod);
+  REQUIRE(bound.status == VCP_OK);
+  check_same(parse_or_fail(bound.out), parse_or_fail(slurp(golden_dir() + "/scheduled.host.json")));
+}
+
+TEST_CASE("with a virtual scheduler back-sync binds nothing and copies the status of the host pod") {
+  Harness h;
+  scheduler_config(h.host);
+  h.load_objects(golden_dir() + "/refs.host-objects.json");
+  Value created = run_golden(h, "scheduled");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/scheduled.virtual.json"));
+  Value hpod = created;
+  hpod.ensure({"metadata"})["uid"] = "host-uid-7";
+  hpod["status"] = parse_or_fail(R"({"phase":"Running","podIP":"10.244.1.9","hostIP":"127.0.10.2",
+    "containerStatuses":[{"name":"app","ready":true,"image":"shop/web:2"}]})");
+  Result r = h.back_sync(vpod, hpod);
+  REQUIRE(r.status == VCP_OK);
+  CHECK(h.host.writes.empty());  // no Binding: the virtual pod is already bound to the host pod's node
+  Value expected = vpod;
+  expected["status"] = *hpod.find("status");
+  check_same(parse_or_fail(r.out), expected);
+  // Re-syncing against the created host pod changes nothing, selector and affinity stay off the host.
+  Result again = h.sync(kPods, vpod, &created);
+  REQUIRE(again.status == VCP_OK);
+  check_same(parse_or_fail(again.out), created);
+}
+
+TEST_CASE("without the nodes plugin's keys an unbound pod is created for the host scheduler as before") {
+  Harness h;  // config_get knows no sync.nodes.* key: the nodes plugin is not loaded
+  h.load_objects(golden_dir() + "/refs.host-objects.json");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/scheduled.virtual.json"));
+  vpod.at({"spec"})->erase("nodeName");
+  Result r = h.sync(kPods, vpod);
+  REQUIRE(r.status == VCP_OK);
+  Value hpod = parse_or_fail(r.out);
+  CHECK(hpod.at({"spec"})->find("nodeName") == nullptr);
+  check_same(*hpod.at({"spec"})->find("nodeSelector"), parse_or_fail(R"({"disktype":"ssd"})"));
+  // Scheduling fields stay, translated for the host (§3.6 without a virtual scheduler).
+  REQUIRE(hpod.at({"spec", "affinity", "podAntiAffinity"}) != nullptr);
+  REQUIRE(hpod.at({"spec"})->find("topologySpreadConstraints") != nullptr);
+}
+
+TEST_CASE("golden: sync.nodes.nodeSelector reaches the host pod as nodeSelector pairs and node affinity") {
+  Harness h;
+  h.host.config["sync.nodes.enabled"] = "true";
+  h.host.config["sync.nodes.enableScheduler"] = "false";
+  h.host.config["sync.nodes.nodeSelector"] =
+      "disktype=ssd, topology.kubernetes.io/zone in "
+      "(zone-a,zone-b),kubernetes.io/os!=windows,!example.com/spot";
+  h.load_objects(golden_dir() + "/refs.host-objects.json");
+  run_golden(h, "selector");
+}
+
+TEST_CASE("an equality-only nodeSelector adds nodeSelector pairs and no node affinity") {
+  Harness h;
+  h.host.config["sync.nodes.enabled"] = "true";
+  h.host.config["sync.nodes.nodeSelector"] = "pool=tenants,disktype==ssd";
+  h.load_objects(golden_dir() + "/refs.host-objects.json");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/refs.virtual.json"));
+  Result r = h.sync(kPods, vpod);
+  REQUIRE(r.status == VCP_OK);
+  Value hpod = parse_or_fail(r.out);
+  check_same(*hpod.at({"spec"})->find("nodeSelector"),
+             parse_or_fail(R"({"pool":"tenants","disktype":"ssd"})"));
+  CHECK(hpod.at({"spec"})->find("affinity") == nullptr);
+  // The rest is the refs golden exactly.
+  Value expected = parse_or_fail(slurp(golden_dir() + "/refs.host.json"));
+  (*expected.at({"spec"}))["nodeSelector"] = *hpod.at({"spec"})->find("nodeSelector");
+  check_same(hpod, expected);
+}
+
+TEST_CASE("with a nodeSelector a pod bound by name waits for its node to show in the virtual cluster") {
+  Harness h;
+  h.host.config["sync.nodes.enabled"] = "true";
+  h.host.config["sync.nodes.nodeSelector"] = "disktype=ssd";
+  h.load_objects(golden_dir() + "/refs.host-objects.json");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/refs.virtual.json"));
+  (*vpod.at({"spec"}))["nodeName"] = "node-x";
+  Result r = h.sync(kPods, vpod);
+  CHECK(r.status == VCP_WAIT);
+  CHECK(h.host.writes.empty());
+  REQUIRE(h.host.waits.size() == 1);
+  CHECK(h.host.waits[0].side == VCP_SIDE_VIRTUAL);
+  CHECK(h.host.waits[0].resource == kNodes);
+  CHECK(h.host.waits[0].ns.empty());
+  CHECK(h.host.waits[0].name == "node-x");
+  CHECK(h.host.waits[0].waiter_resource == kPods);
+  CHECK(h.host.waits[0].waiter_ns == "shop");
+  CHECK(h.host.waits[0].waiter_name == "web");
+  REQUIRE(h.host.emitted.size() == 1);
+  CHECK(h.host.emitted[0].side == VCP_SIDE_VIRTUAL);
+  CHECK(h.host.emitted[0].resource == kPods);
+  CHECK(h.host.emitted[0].name == "web");
+  CHECK(h.host.emitted[0].type == "Warning");
+  CHECK(h.host.emitted[0].reason == "SyncWarning");
+  CHECK(h.host.emitted[0].message == "Given nodeName node-x does not exist in virtual cluster");
+
+  // The node appears (the nodes plugin synced it because it matches): the pod goes to it, and the host
+  // scheduler is not asked, so the selector is not added.
+  h.host.put(VCP_SIDE_VIRTUAL, kNodes, R"({"metadata":{"name":"node-x","labels":{"disktype":"ssd"}}})");
+  Result ok = h.sync(kPods, vpod);
+  REQUIRE(ok.status == VCP_OK);
+  Value expected = parse_or_fail(slurp(golden_dir() + "/refs.host.json"));
+  (*expected.at({"spec"}))["nodeName"] = "node-x";
+  check_same(parse_or_fail(ok.out), expected);
+
+  // With fake nodes a node appears only once a pod runs on it, so nothing waits for one.
+  Harness fake;
+  fake.host.config["sync.nodes.enabled"] = "false";
+  fake.host.config["sync.nodes.nodeSelector"] = "disktype=ssd";
+  fake.load_objects(golden_dir() + "/refs.host-objects.json");
+  Result f = fake.sync(kPods, vpod);
+  REQUIRE(f.status == VCP_OK);
+  check_same(parse_or_fail(f.out), expected);
+  CHECK(fake.host.waits.empty());
 }
 
 // --- ns-label keys (ABI 1.1) -------------------------------------------------------------------------------
