@@ -97,6 +97,13 @@ bool existing_pki(KubeSync& host, const std::string& ns, const std::string& name
   if (!ok) return false;
   p->controller_manager.cert_pem = cm.cert_pem;
   p->controller_manager.key_pem = cm.key_pem;
+  // A vcluster created before the CLI made a scheduler certificate has none; the caller decides.
+  kube::RestConfig sched;
+  if (files.count("scheduler.kubeconfig") &&
+      kube::load_kubeconfig_yaml(files["scheduler.kubeconfig"], "", "", &sched).ok()) {
+    p->scheduler.cert_pem = sched.cert_pem;
+    p->scheduler.key_pem = sched.key_pem;
+  }
   return true;
 }
 
@@ -177,6 +184,7 @@ int create_cluster(const Options& o, const std::string& ns, const State* existin
   mo.values_yaml = values.to_yaml();
   mo.isolate = o.isolate || (existing != nullptr && existing->isolate);
   mo.expose = o.expose;
+  mo.scheduler = values.get_bool("sync.nodes.enableScheduler");
 
   if (o.print) {
     // Printing needs no host. The Service range is the host's when it answers, else --service-cidr or the
@@ -260,6 +268,12 @@ int create_cluster(const Options& o, const std::string& ns, const State* existin
   mo.include_namespace = false;
   Pki pki;
   bool reuse = existing != nullptr && existing_pki(*host, ns, o.name, &pki);
+  if (reuse && mo.scheduler && mo.distro == "k8s" && pki.scheduler.cert_pem.empty())
+    return report(Error(ErrorKind::kInvalidArgument,
+                        "Secret " + o.name + "-certs in " + ns +
+                            " has no scheduler.kubeconfig (the vcluster predates the virtual scheduler), so "
+                            "sync.nodes.enableScheduler cannot be turned on by --upgrade; delete and create "
+                            "the vcluster with the new values"));
   Pki placeholder;
   if (!reuse)
     if (Error e = make_pki(pki_options(o.name, ns, cidr, ""), &placeholder)) return report(e);

@@ -1,7 +1,7 @@
-// The local driver: the virtual control plane (etcd, kube-apiserver, kube-controller-manager) runs on this
-// machine, started by the test bed's tool (tests/bed/cluster) under the vcluster's state directory, and
-// vcluster-syncer runs beside it as a daemon. Only the synced objects, the vcluster Service and the
-// namespace live in the host cluster.
+// The local driver: the virtual control plane (etcd, kube-apiserver, kube-controller-manager, and
+// kube-scheduler when sync.nodes.enableScheduler is on) runs on this machine, started by the test bed's tool
+// (tests/bed/cluster) under the vcluster's state directory, and vcluster-syncer runs beside it as a daemon.
+// Only the synced objects, the vcluster Service and the namespace live in the host cluster.
 //
 // Pause keeps the control plane's directory (etcd data, certificates, kubeconfig). The bed's `start` always
 // makes a fresh cluster, so resume restarts each component itself with the command line recorded from
@@ -34,8 +34,24 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The components in the order they must start: the API server needs etcd, and the controller manager
-// exits if it starts before the API server's bootstrap RBAC is in place.
+// (and the scheduler) exit if they start before the API server's bootstrap RBAC is in place.
 const std::vector<std::string> kStartOrder = {"etcd", "kube-apiserver", "kube-controller-manager"};
+// The virtual scheduler, started last, only when the values turn sync.nodes.enableScheduler on: the
+// tenant's pods are then placed by it on the virtual nodes, and the pods plugin syncs them once bound.
+const std::string kScheduler = "kube-scheduler";
+constexpr std::string_view kEnableScheduler = "sync.nodes.enableScheduler";
+
+std::vector<std::string> component_names(bool scheduler) {
+  std::vector<std::string> names = kStartOrder;
+  if (scheduler) names.push_back(kScheduler);
+  return names;
+}
+
+bool has_scheduler(const State& s) {
+  for (auto& c : s.components)
+    if (c.name == kScheduler) return true;
+  return false;
+}
 
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
@@ -155,9 +171,9 @@ std::vector<int> listen_ports(const std::vector<std::string>& argv) {
 
 // ---- processes ------------------------------------------------------------------------------------
 
-Error read_components(const std::string& dir, std::vector<Component>* out) {
+Error read_components(const std::string& dir, bool scheduler, std::vector<Component>* out) {
   out->clear();
-  for (auto& name : kStartOrder) {
+  for (auto& name : component_names(scheduler)) {
     std::string pidf = cp_dir(dir) + "/pids/" + name + ".pid";
     std::ifstream in(pidf);
     int pid = 0;
@@ -289,8 +305,8 @@ Error restart_control_plane(State* s, const std::string& dir, int timeout_second
     if (component_alive(c, dir)) continue;
     if (c.argv.empty())
       return Error(ErrorKind::kInternal, "no recorded command line for " + c.name + " in the state");
-    if (c.name == "kube-controller-manager") {
-      // As in tests/bed: the controller manager starts only once the API server is ready.
+    if (c.name == "kube-controller-manager" || c.name == kScheduler) {
+      // As in tests/bed: the controller manager and the scheduler start only once the API server is ready.
       const Component& api = s->components[1];
       if (Error e = wait_component(api, dir, deadline, "answer /readyz",
                                    [&] { return virt->request("GET", "/readyz").ok(); }))
@@ -310,19 +326,20 @@ Error restart_control_plane(State* s, const std::string& dir, int timeout_second
   if (Error e = wait_component(s->components[1], dir, deadline, "answer /readyz",
                                [&] { return virt->request("GET", "/readyz").ok(); }))
     return e;
-  // The controller manager serves /healthz on its --secure-port without authentication.
-  const Component& cm = s->components[2];
-  std::string port;
-  for (auto& a : cm.argv)
-    if (a.rfind("--secure-port=", 0) == 0) port = a.substr(14);
-  if (!port.empty()) {
+  // The controller manager and the scheduler serve /healthz on their --secure-port without authentication.
+  for (size_t i = 2; i < s->components.size(); i++) {
+    const Component& c = s->components[i];
+    std::string port;
+    for (auto& a : c.argv)
+      if (a.rfind("--secure-port=", 0) == 0) port = a.substr(14);
+    if (port.empty()) continue;
     kube::RestConfig hc;
     hc.server = "https://127.0.0.1:" + port;
     hc.insecure_skip_tls_verify = true;
-    std::unique_ptr<KubeSync> cmc;
-    if (Error e = KubeSync::open(hc, "controller manager", std::chrono::seconds(3), &cmc)) return e;
-    if (Error e = wait_component(cm, dir, deadline, "answer /healthz", [&] {
-          kube::Result r = cmc->request("GET", "/healthz");
+    std::unique_ptr<KubeSync> hz;
+    if (Error e = KubeSync::open(hc, c.name, std::chrono::seconds(3), &hz)) return e;
+    if (Error e = wait_component(c, dir, deadline, "answer /healthz", [&] {
+          kube::Result r = hz->request("GET", "/healthz");
           return r.ok() && trim(r.body) == "ok";
         }))
       return e;
@@ -439,7 +456,7 @@ int create_local(const Options& o, const std::string& ns) {
   if (Error e = local_service_cidr(cidr, "", &local_cidr)) return report(e);
   std::string dir = state_dir(ns, o.name);
   {
-    for (auto& name : kStartOrder) {
+    for (auto& name : component_names(true)) {
       std::ifstream in(cp_dir(dir) + "/pids/" + name + ".pid");
       int pid = 0;
       if (in >> pid && pid_alive(pid, cp_marker(dir)))
@@ -488,18 +505,19 @@ int create_local(const Options& o, const std::string& ns) {
   say("host namespace " + ns + (ns_created ? " created" : " exists") + "; Service range " + local_cidr +
       " (" + how + ")");
 
-  say("starting the virtual control plane (etcd, kube-apiserver, kube-controller-manager) with " + bed);
+  const bool scheduler = values.get_bool(kEnableScheduler);
+  say("starting the virtual control plane (" + join(component_names(scheduler), ", ") + ") with " + bed);
   int status = 0;
   std::string out;
-  if (Error e = run({bed, "start", s.cp_name, "--role", "virtual", "--dir", cp_dir(dir)},
-                    {{"VC_BED_SERVICE_CIDR", local_cidr}}, &out, &status))
-    return rollback(e);
+  std::vector<std::string> bed_argv = {bed, "start", s.cp_name, "--role", "virtual", "--dir", cp_dir(dir)};
+  if (scheduler) bed_argv.push_back("--scheduler");
+  if (Error e = run(bed_argv, {{"VC_BED_SERVICE_CIDR", local_cidr}}, &out, &status)) return rollback(e);
   if (status != 0)
     return rollback(Error(ErrorKind::kInternal, "the control plane did not start (" + bed +
                                                     " exited with status " + std::to_string(status) +
                                                     "; its messages are above, its logs in " + cp_dir(dir) +
                                                     "/logs)"));
-  if (Error e = read_components(dir, &s.components)) return rollback(e);
+  if (Error e = read_components(dir, scheduler, &s.components)) return rollback(e);
   kube::RestConfig vcfg;
   if (Error e = kube::load_kubeconfig_file(cp_dir(dir) + "/kubeconfig", "", &vcfg)) return rollback(e);
   s.api_server = vcfg.server;
@@ -547,6 +565,14 @@ int upgrade_local(const Options& o, State s, const std::string& dir) {
   if (Error e = load_plugins_and_values(names, o.plugin_dirs, o.values_files, o.isolate || s.isolate,
                                         &plugins, &values))
     return report(e);
+  // The virtual scheduler is part of the control plane, which an upgrade leaves untouched; turning it on
+  // or off under running pods would also leave them placed by the other scheduler.
+  if (values.get_bool(kEnableScheduler) != has_scheduler(s))
+    return report(Error(ErrorKind::kInvalidArgument,
+                        std::string(kEnableScheduler) + " cannot change on --upgrade (vcluster " + s.name +
+                            (has_scheduler(s) ? " runs" : " does not run") +
+                            " a virtual kube-scheduler, started at create); delete and create the vcluster "
+                            "with the new values"));
   std::string syncer;
   if (Error e = find_syncer(&syncer)) return report(e);
   std::unique_ptr<KubeSync> host;
@@ -633,7 +659,7 @@ Error resume_local(const Options& o, State* s, const std::string& dir) {
     say("vcluster " + s->name + " is already running");
     return {};
   }
-  if (s->components.size() != kStartOrder.size())
+  if (s->components.size() != component_names(has_scheduler(*s)).size())
     return Error(
         ErrorKind::kInternal,
         "the state of " + s->name + " records no control-plane command lines; delete and create it again");

@@ -203,9 +203,35 @@ void control_plane(const ManifestOptions& o, Value* containers, Value* init_cont
          "--service-cluster-ip-range=" + o.service_cidr});
     cm["volumeMounts"].push_back(mount("certs", "/pki", true));
     containers->push_back(std::move(cm));
+
+    if (o.scheduler) {
+      // vcluster's enableScheduler: the tenant's pods are placed on the virtual nodes by this scheduler.
+      Value sched =
+          container("kube-scheduler", images[3],
+                    {"kube-scheduler", "--kubeconfig=/pki/scheduler.kubeconfig",
+                     "--authentication-kubeconfig=/pki/scheduler.kubeconfig",
+                     "--authorization-kubeconfig=/pki/scheduler.kubeconfig", "--bind-address=127.0.0.1",
+                     "--secure-port=10259", "--port=0", "--leader-elect=false"});
+      sched["volumeMounts"].push_back(mount("certs", "/pki", true));
+      containers->push_back(std::move(sched));
+    }
     return;
   }
   if (o.distro == "k3s") {
+    std::vector<std::string> k3s_args = {"/bin/k3s",
+                                         "server",
+                                         "--data-dir=/data",
+                                         "--write-kubeconfig=/data/k3s-config/kube-config.yaml",
+                                         "--https-listen-port=6443",
+                                         "--disable=traefik,servicelb,metrics-server,local-storage",
+                                         "--disable-network-policy",
+                                         "--disable-agent",
+                                         "--disable-cloud-controller"};
+    if (!o.scheduler) k3s_args.push_back("--disable-scheduler");
+    k3s_args.push_back("--flannel-backend=none");
+    k3s_args.push_back("--kube-controller-manager-arg=controllers=" + std::string(kVirtualControllers));
+    k3s_args.push_back("--kube-apiserver-arg=endpoint-reconciler-type=none");
+    k3s_args.push_back("--service-cidr=" + o.service_cidr);
     // k3s uses CA files it finds in <data-dir>/server/tls before its first start instead of making its own
     // (k3s "custom CA certificates"), so the admin kubeconfig in vc-NAME, signed by the same CA, works.
     Value init =
@@ -222,15 +248,8 @@ void control_plane(const ManifestOptions& o, Value* containers, Value* init_cont
     init_containers->push_back(std::move(init));
     std::string sans =
         o.name + "," + o.name + "." + o.namespace_ + "," + o.name + "." + o.namespace_ + ".svc";
-    Value k3s = container(
-        "k3s", images[0],
-        {"/bin/k3s", "server", "--data-dir=/data", "--write-kubeconfig=/data/k3s-config/kube-config.yaml",
-         "--https-listen-port=6443", "--disable=traefik,servicelb,metrics-server,local-storage",
-         "--disable-network-policy", "--disable-agent", "--disable-cloud-controller", "--disable-scheduler",
-         "--flannel-backend=none",
-         "--kube-controller-manager-arg=controllers=" + std::string(kVirtualControllers),
-         "--kube-apiserver-arg=endpoint-reconciler-type=none", "--service-cidr=" + o.service_cidr,
-         "--tls-san=" + sans});
+    k3s_args.push_back("--tls-san=" + sans);
+    Value k3s = container("k3s", images[0], k3s_args);
     k3s["ports"].push_back(container_port("https", 6443));
     k3s["readinessProbe"] = http_probe("/readyz", 6443, "HTTPS", 5, 5, 12);
     k3s["volumeMounts"].push_back(mount("data", "/data", false));
@@ -245,11 +264,11 @@ void control_plane(const ManifestOptions& o, Value* containers, Value* init_cont
   init["volumeMounts"].push_back(mount("data", "/data", false));
   init["volumeMounts"].push_back(mount("certs", "/pki", true));
   init_containers->push_back(std::move(init));
-  Value k0s =
-      container("k0s", images[0],
-                {"k0s", "controller", "--config=/etc/k0s/k0s.yaml", "--data-dir=/data/k0s",
-                 "--disable-components=konnectivity-server,kube-scheduler,csr-approver,kube-proxy,coredns,"
-                 "network-provider,helm,metrics-server,kubelet-config"});
+  Value k0s = container(
+      "k0s", images[0],
+      {"k0s", "controller", "--config=/etc/k0s/k0s.yaml", "--data-dir=/data/k0s",
+       std::string("--disable-components=konnectivity-server,") + (o.scheduler ? "" : "kube-scheduler,") +
+           "csr-approver,kube-proxy,coredns,network-provider,helm,metrics-server,kubelet-config"});
   k0s["ports"].push_back(container_port("https", 6443));
   k0s["readinessProbe"] = http_probe("/readyz", 6443, "HTTPS", 5, 5, 12);
   k0s["volumeMounts"].push_back(mount("data", "/data", false));
@@ -269,7 +288,7 @@ const std::vector<DistroImages>& distro_images() {
   static const std::vector<DistroImages> t = {
       {"k8s",
        {"registry.k8s.io/etcd:3.4.13-0", "registry.k8s.io/kube-apiserver:v1.20.2",
-        "registry.k8s.io/kube-controller-manager:v1.20.2"}},
+        "registry.k8s.io/kube-controller-manager:v1.20.2", "registry.k8s.io/kube-scheduler:v1.20.2"}},
       {"k3s", {"rancher/k3s:v1.20.15-k3s1"}},
       {"k0s", {"k0sproject/k0s:v1.21.14-k0s.0"}},
   };
@@ -500,6 +519,9 @@ std::vector<Value> render_cluster_manifests(const ManifestOptions& o) {
   sd["admin.kubeconfig"] = kubeconfig_yaml(n, local_server, p.ca.cert_pem, p.admin.cert_pem, p.admin.key_pem);
   sd["controller-manager.kubeconfig"] = kubeconfig_yaml(
       n, local_server, p.ca.cert_pem, p.controller_manager.cert_pem, p.controller_manager.key_pem);
+  if (!p.scheduler.cert_pem.empty())
+    sd["scheduler.kubeconfig"] =
+        kubeconfig_yaml(n, local_server, p.ca.cert_pem, p.scheduler.cert_pem, p.scheduler.key_pem);
   out.push_back(std::move(certs));
 
   // vcluster's kubeconfig Secret: how `vcluster connect` and other tools reach the virtual cluster from

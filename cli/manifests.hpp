@@ -16,7 +16,8 @@ namespace vc::cli {
 // Kubernetes version the test bed runs (v1.20.2).
 struct DistroImages {
   std::string distro;
-  std::vector<std::string> images;  // k8s: etcd, kube-apiserver, kube-controller-manager; k3s/k0s: one
+  std::vector<std::string> images;  // k8s: etcd, kube-apiserver, kube-controller-manager, kube-scheduler;
+                                    // k3s/k0s: one
 };
 const std::vector<DistroImages>& distro_images();
 
@@ -37,15 +38,20 @@ struct ManifestOptions {
   std::string values_yaml;                    // the effective values, mounted at /etc/vcluster/values.yaml
   std::string service_cidr = "10.96.0.0/12";  // the host's range, given to the virtual API server
   bool isolate = false, expose = false;
+  // sync.nodes.enableScheduler: the control plane runs a kube-scheduler (k8s: a container with the
+  // certificates Secret's scheduler.kubeconfig; k3s and k0s: their own, no longer disabled).
+  bool scheduler = false;
   bool include_namespace = true;  // render the Namespace object first
   std::string syncer_image = kSyncerImage;
   const Pki* pki = nullptr;  // required: certificates for the Secrets
 };
 
-// Every object, in the order they are applied: Namespace, ServiceAccount, Role, RoleBinding, ClusterRole and
-// ClusterRoleBinding (only when a plugin needs cluster-scoped host resources), the certificates Secret, the
-// kubeconfig Secret vc-NAME, the values ConfigMap, (k0s: its config Secret), the Services NAME and
-// NAME-headless, the StatefulSet NAME, and with isolate the objects of render_isolation.
+// Every object, in the order they are applied (the certificates Secret holds admin, controller-manager and
+// scheduler kubeconfigs; the scheduler's is left out when o.pki has no scheduler certificate): Namespace,
+// ServiceAccount, Role, RoleBinding, ClusterRole and ClusterRoleBinding (only when a plugin needs
+// cluster-scoped host resources), the certificates Secret, the kubeconfig Secret vc-NAME, the values
+// ConfigMap, (k0s: its config Secret), the Services NAME and NAME-headless, the StatefulSet NAME, and with
+// isolate the objects of render_isolation.
 std::vector<json::Value> render_cluster_manifests(const ManifestOptions& o);
 
 // The --isolate objects of vcluster's chart (spec §8.2) with their default numbers: ResourceQuota

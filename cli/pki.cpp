@@ -153,6 +153,10 @@ Error make_pki(const PkiOptions& o, Pki* out) {
   if (Error e = leaf({"system:kube-controller-manager", "", false, "clientAuth", ""}, ca.get(), ca_key.get(),
                      &p.controller_manager))
     return e;
+  // The bootstrap RBAC policy binds this user name to the role system:kube-scheduler.
+  if (Error e =
+          leaf({"system:kube-scheduler", "", false, "clientAuth", ""}, ca.get(), ca_key.get(), &p.scheduler))
+    return e;
   if (Error e = leaf({"front-proxy-client", "", false, "clientAuth", ""}, fp.get(), fp_key.get(),
                      &p.front_proxy_client))
     return e;

@@ -2,8 +2,8 @@
 // makes them, as kubeadm does before a control plane starts, so that it can hand out an admin kubeconfig
 // (Secret vc-NAME) without waiting for the control plane: one cluster CA, one front-proxy CA for the
 // aggregation layer's request-header authentication, the API server's serving certificate, client
-// certificates for the admin and the controller manager, and the service-account key pair. Keys are ECDSA
-// P-256 (as tests/bed uses) except the service-account key, RSA 2048, so tokens are RS256.
+// certificates for the admin, the controller manager and the scheduler, and the service-account key pair.
+// Keys are ECDSA P-256 (as tests/bed uses) except the service-account key, RSA 2048, so tokens are RS256.
 #pragma once
 
 #include <string>
@@ -22,6 +22,7 @@ struct Pki {
   KeyPair apiserver;           // serving: SANs from PkiOptions
   KeyPair admin;               // client: CN=admin, O=system:masters
   KeyPair controller_manager;  // client: CN=system:kube-controller-manager
+  KeyPair scheduler;           // client: CN=system:kube-scheduler (empty when read from an older vcluster)
   KeyPair front_proxy_client;  // client of the front-proxy CA: CN=front-proxy-client
   std::string sa_key_pem, sa_pub_pem;
 };

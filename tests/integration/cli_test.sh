@@ -3,7 +3,8 @@
 # nothing; create (local driver) -> list Running -> connect (kubectl sees the virtual cluster) -> a
 # deployment's pods reach the host -> disconnect -> pause (host pods gone, Paused) -> resume (pods back,
 # virtual objects intact, same UIDs) -> upgrade with new values (data kept) and with bad values (refused,
-# syncer untouched) -> the cluster driver (--print validated by the API server, then applied, paused,
+# syncer untouched) -> a second vcluster with sync.nodes.enableScheduler (its own kube-scheduler: places
+# pods, is paused, resumed and deleted with the rest; --upgrade cannot drop it) -> the cluster driver (--print validated by the API server, then applied, paused,
 # resumed and deleted) -> delete (no owned object, namespace, context, state or process left).
 #
 # Usage: cli_test.sh VCLUSTER PLUGINS
@@ -23,17 +24,21 @@ export VCLUSTER_STATE_DIR=$WORK/state
 VC=demo
 NS=vcluster-$VC
 STATE=$VCLUSTER_STATE_DIR/$NS/$VC
+SV=sched
+SSTATE=$VCLUSTER_STATE_DIR/vcluster-$SV/$SV
 
 # Whatever a failed step leaves running is stopped by PID: the syncer the state records, and the control
 # plane through the bed's own stop (its PID files name the processes, restarted ones included).
 state_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$1/state.json" "$2" 2>/dev/null; }
 _cli_cleanup() {
-  local rc=$? pid
-  if [ -f "$STATE/syncer.pid" ]; then
-    pid=$(cat "$STATE/syncer.pid")
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$STATE/"; then kill -TERM "$pid" 2>/dev/null; fi
-  fi
-  [ -d "$STATE/cp" ] && "$CLUSTER" stop x --dir "$STATE/cp" >/dev/null 2>&1
+  local rc=$? pid st
+  for st in "$STATE" "$SSTATE"; do
+    if [ -f "$st/syncer.pid" ]; then
+      pid=$(cat "$st/syncer.pid")
+      if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$st/"; then kill -TERM "$pid" 2>/dev/null; fi
+    fi
+    [ -d "$st/cp" ] && "$CLUSTER" stop x --dir "$st/cp" >/dev/null 2>&1
+  done
   return "$rc"
 }
 trap '_cli_cleanup; _cleanup' EXIT
@@ -189,6 +194,42 @@ check "the refused upgrade left the syncer running (pid $syncer_after)" \
   bash -c '[ "$(python3 -c "import json;print(json.load(open(\"$1/state.json\"))[\"local\"][\"syncerPid\"])")" = "$2" ] && kill -0 "$2"' _ "$STATE" "$syncer_after"
 expect_refusal "create of an existing vcluster without --upgrade is refused" \
   "vcluster $VC already exists in namespace $NS .*--upgrade" "$VCLUSTER" create "$VC"
+
+# ---- the virtual scheduler: sync.nodes.enableScheduler ---------------------------------------------------
+if [[ ,$PLUGINS, == *libvcp-nodes.so,* ]]; then
+  printf 'sync:\n  nodes:\n    enabled: true\n    enableScheduler: true\n' >"$WORK/sched.yaml"
+  check "create $SV with sync.nodes.enableScheduler exits 0" \
+    "$VCLUSTER" create "$SV" --plugins "$PLUGINS" -f "$WORK/sched.yaml" --connect=false
+  live_components() { state_field "$SSTATE" '",".join(c["name"] for c in d["local"]["components"] if c["pid"] > 0)'; }
+  check "state.json records four control-plane components, kube-scheduler last" \
+    test "$(live_components)" = etcd,kube-apiserver,kube-controller-manager,kube-scheduler
+  sched_pid=$(cat "$SSTATE/cp/pids/kube-scheduler.pid" 2>/dev/null)
+  check "the kube-scheduler process (pid $sched_pid) runs with the vcluster's own kubeconfig" \
+    bash -c 'tr "\0" " " <"/proc/$1/cmdline" | grep -q -- "kube-scheduler .*--kubeconfig=$2/cp/pki/scheduler.kubeconfig"' _ "$sched_pid" "$SSTATE"
+  check "list shows $SV Running" bash -c '"$1" list | grep -qE "^$2 +vcluster-$2 +local +Running "' _ "$VCLUSTER" "$SV"
+  svk() { kubectl --kubeconfig "$SSTATE/cp/kubeconfig" "$@" 2>/dev/null; }
+  svk run lonely --image=nginx --restart=Never --overrides='{"spec":{"dnsPolicy":"Default"}}' >/dev/null
+  check "the virtual scheduler judges a pod: Unschedulable, the virtual cluster has no node" \
+    poll 60 'test "$(svk get pod lonely -o jsonpath='\''{.status.conditions[?(@.type=="PodScheduled")].reason}'\'')" = Unschedulable'
+  check "an unscheduled pod is not synced to the host" \
+    test "$(hk get pods -n "vcluster-$SV" -l "vcluster.loft.sh/managed-by=$SV" -o name | grep -c .)" = 0
+  check "pause $SV stops all four components and the syncer" \
+    bash -c '"$1" pause "$2" >/dev/null 2>&1 && ! pgrep -f "$3/" >/dev/null' _ "$VCLUSTER" "$SV" "$SSTATE"
+  check "resume $SV starts them again" "$VCLUSTER" resume "$SV"
+  check "... the scheduler included (a new pid)" \
+    bash -c 'p=$(cat "$1/cp/pids/kube-scheduler.pid"); [ "$p" != "$2" ] && kill -0 "$p"' _ "$SSTATE" "$sched_pid"
+  check "list shows $SV Running after resume" bash -c '"$1" list | grep -qE "^$2 +vcluster-$2 +local +Running "' _ "$VCLUSTER" "$SV"
+  printf 'sync:\n  nodes:\n    enabled: true\n' >"$WORK/nosched.yaml"
+  expect_refusal "an upgrade that turns the virtual scheduler off is refused" \
+    "sync.nodes.enableScheduler cannot change on --upgrade \(vcluster $SV runs a virtual kube-scheduler" \
+    "$VCLUSTER" create "$SV" --upgrade -f "$WORK/nosched.yaml" --connect=false
+  check "the refused upgrade kept the values" grep -q "enableScheduler: true" "$SSTATE/values.yaml"
+  check "delete $SV exits 0" "$VCLUSTER" delete "$SV"
+  check "no process of $SV is left" no_process_mentions "$SSTATE/"
+  "$VCLUSTER" create cs -n default --driver cluster --plugins "$PLUGINS" -f "$WORK/sched.yaml" --print >"$WORK/cs.yaml" 2>/dev/null
+  check "the cluster driver's StatefulSet with a kube-scheduler container is accepted (server dry run)" \
+    bash -c 'grep -q "name: kube-scheduler" "$2" && kubectl --context "$1" apply --dry-run=server -f "$2" >/dev/null 2>&1' _ "$HOSTCTX" "$WORK/cs.yaml"
+fi
 
 # ---- the cluster driver ------------------------------------------------------------------------------
 "$VCLUSTER" create cv -n default --driver cluster --plugins "$PLUGINS" --isolate --print >"$WORK/cv.yaml" 2>/dev/null

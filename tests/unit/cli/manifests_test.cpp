@@ -276,3 +276,52 @@ TEST_CASE("the rendered YAML reads back as the same objects") {
   REQUIRE(docs.size() == objs.size());
   for (size_t i = 0; i < docs.size(); i++) CHECK(vc::cli::test::from_yaml(docs[i]) == objs[i]);
 }
+
+TEST_CASE("sync.nodes.enableScheduler: a kube-scheduler in the control plane, with its own certificate") {
+  ManifestOptions o = options();
+  auto plain = vc::cli::render_cluster_manifests(o);
+  CHECK(container(*find(plain, "StatefulSet", "demo"), "kube-scheduler") == nullptr);
+
+  o.scheduler = true;
+  auto objs = vc::cli::render_cluster_manifests(o);
+  const Value* sts = find(objs, "StatefulSet", "demo");
+  std::vector<std::string> names;
+  for (auto& c : sts->at({"spec", "template", "spec"})->find("containers")->items())
+    names.push_back(c.find("name")->as_string());
+  CHECK(names == std::vector<std::string>{"etcd", "kube-apiserver", "kube-controller-manager",
+                                          "kube-scheduler", "syncer"});
+  const Value* sched = container(*sts, "kube-scheduler");
+  CHECK(sched->find("image")->as_string() == "registry.k8s.io/kube-scheduler:v1.20.2");
+  CHECK(has_arg(*sched, "--kubeconfig=/pki/scheduler.kubeconfig"));
+  CHECK(has_arg(*sched, "--leader-elect=false"));
+
+  // The scheduler authenticates as system:kube-scheduler, which the bootstrap RBAC policy binds.
+  std::string kc =
+      find(objs, "Secret", "demo-certs")->at({"stringData", "scheduler.kubeconfig"})->as_string();
+  vc::kube::RestConfig cfg;
+  REQUIRE(vc::kube::load_kubeconfig_yaml(kc, "", "", &cfg).ok());
+  CHECK(cfg.server == "https://127.0.0.1:6443");
+  CHECK(cfg.cert_pem == test_pki().scheduler.cert_pem);
+  CHECK(signed_by(test_pki().scheduler.cert_pem, test_pki().ca.cert_pem));
+  auto cert = load_cert(test_pki().scheduler.cert_pem);
+  char cn[64] = {0};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, cn, sizeof cn);
+  CHECK(std::string(cn) == "system:kube-scheduler");
+
+  // k3s and k0s run their own scheduler unless told not to.
+  for (bool on : {false, true}) {
+    ManifestOptions k = options();
+    k.scheduler = on;
+    k.distro = "k3s";
+    auto k3 = vc::cli::render_cluster_manifests(k);
+    CHECK(has_arg(*container(*find(k3, "StatefulSet", "demo"), "k3s"), "--disable-scheduler") == !on);
+    k.distro = "k0s";
+    auto k0 = vc::cli::render_cluster_manifests(k);
+    std::string disabled;
+    for (auto& a : container(*find(k0, "StatefulSet", "demo"), "k0s")->find("command")->items())
+      if (a.as_string().rfind("--disable-components=", 0) == 0) disabled = a.as_string();
+    REQUIRE(!disabled.empty());
+    CHECK((disabled.find("kube-scheduler") != std::string::npos) == !on);
+    CHECK(disabled.find("konnectivity-server") != std::string::npos);
+  }
+}
