@@ -699,9 +699,9 @@ void Engine::do_delete(Reconcile* rc, const std::string& options) {
       metrics_.deletes++;
       // A graceful delete answers with the object, now carrying deletionTimestamp; an immediate one with
       // the object or a Status. Either way the watch confirms; record what we know now.
-      auto o = informer::make_object(r.body);
-      if (o && o->deleting && o->name == rc->tname) {
-        rs2.target->observe_write(r.body);
+      auto o = informer::remaining_after_delete(r.body);
+      if (o && o->name == rc->tname) {
+        rs2.target->observe(std::move(o));
       } else {
         rs2.target->observe_delete(rc->tns, rc->tname);
       }

@@ -145,6 +145,19 @@ ObjectPtr make_object(std::string_view json) {
   return from_element(el, compact(el));
 }
 
+ObjectPtr remaining_after_delete(std::string_view body) {
+  simdjson::dom::element el;
+  if (parser().parse(body.data(), body.size()).get(el) != simdjson::SUCCESS) return nullptr;
+  simdjson::dom::element meta;
+  if (el["metadata"].get(meta) != simdjson::SUCCESS) return nullptr;
+  int64_t grace = -1;
+  simdjson::dom::array fin;
+  bool finalizers = meta["finalizers"].get(fin) == simdjson::SUCCESS && fin.size() > 0;
+  if (meta["deletionGracePeriodSeconds"].get(grace) == simdjson::SUCCESS && grace == 0 && !finalizers) return nullptr;
+  auto o = from_element(el, compact(el));
+  return o && o->deleting ? o : nullptr;
+}
+
 bool rv_newer_or_equal(std::string_view a, std::string_view b) {
   uint64_t x = 0, y = 0;
   auto ra = std::from_chars(a.data(), a.data() + a.size(), x);

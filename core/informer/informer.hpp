@@ -36,6 +36,11 @@ using ObjectPtr = std::shared_ptr<const Object>;
 // Builds an Object from JSON text (minifies it if needed). Returns nullptr if the text has no metadata.name.
 ObjectPtr make_object(std::string_view json);
 
+// The object a DELETE answered with, when it still exists: a graceful deletion in progress or finalizers
+// pending. Returns nullptr when the answer is a Status or the object is gone: deleted with a grace period of
+// 0 and no finalizers (the API server answers with its last state, deletionTimestamp set, after removing it).
+ObjectPtr remaining_after_delete(std::string_view body);
+
 // "ns/name" or "name".
 std::string make_key(std::string_view ns, std::string_view name);
 

@@ -436,6 +436,23 @@ bool same(std::string_view a, std::string_view b, std::initializer_list<std::str
   return same_members(oa, ob, skip, 0);
 }
 
+std::shared_ptr<const Value> ParseCache::parse(std::string_view text) {
+  for (auto& e : entries_) {
+    if (e.value && e.text.size() == text.size() && std::equal(text.begin(), text.end(), e.text.begin())) {
+      ++hits_;
+      return e.value;
+    }
+  }
+  ++misses_;
+  auto v = vc::json::parse(text);
+  if (!v) return nullptr;
+  Entry& slot = entries_[next_];
+  next_ = (next_ + 1) % entries_.size();
+  slot.text.assign(text.data(), text.size());
+  slot.value = std::make_shared<const Value>(std::move(*v));
+  return slot.value;
+}
+
 bool peek_meta(std::string_view json, Meta* out) {
   // On-demand parsing touches only the bytes up to the end of metadata. It needs padding after the
   // text, so the text is copied into a reusable per-thread buffer (a memcpy, far cheaper than a parse).

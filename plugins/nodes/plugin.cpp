@@ -86,9 +86,16 @@ void write(const Host& host, vcp_buf* out, const Value& v) {
   host.api()->buf_append(out, s.data(), s.size());
 }
 
-std::optional<Value> parse(vcp_str s) {
-  if (s.len == 0) return std::nullopt;
-  return vc::json::parse(std::string_view(s.ptr, s.len));
+// The last few objects parsed: the pods-by-node index function and on_watch_event see the same pod one after
+// the other, and a reconcile passes the same nodes to on_sync and on_back_sync. Hooks run on one thread.
+vc::json::ParseCache& trees() {
+  static vc::json::ParseCache cache(8);
+  return cache;
+}
+
+std::shared_ptr<const Value> parse(vcp_str s) {
+  if (s.len == 0) return nullptr;
+  return trees().parse(std::string_view(s.ptr, s.len));
 }
 
 // vcluster's isNodeNeededByPod: a virtual pod owned by a DaemonSet does not keep its node, or a DaemonSet
@@ -115,7 +122,7 @@ std::string needed_node(const Value& pod) {
 
 void index_pod(void*, vcp_str object, void (*emit)(void*, vcp_str), void* emit_ctx) {
   try {
-    auto pod = vc::json::parse(std::string_view(object.ptr, object.len));
+    auto pod = parse(object);
     if (!pod) return;
     std::string node = needed_node(*pod);
     if (!node.empty()) emit(emit_ctx, view(node));

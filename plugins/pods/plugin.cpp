@@ -93,6 +93,7 @@ struct PodOps {
   uint64_t delete_host = 0;
   uint64_t delete_virtual = 0;
   uint64_t bind = 0;
+  std::string bound_to;  // a Binding to this node was answered 2xx or 409; the pod's watch event follows
   uint64_t secret_write = 0;
   std::map<std::string, uint64_t> token_requests;  // token Secret key → submit id
   std::map<std::string, std::string> tokens;       // token Secret key → token
@@ -122,7 +123,16 @@ struct State {
   // Writes whose Event went away before their result was read; read (and so dropped) once they finish, so
   // the engine does not keep their results forever.
   std::vector<uint64_t> orphaned_writes{};
+  // Recently parsed pods: a reconcile hands the same virtual and host pod to on_sync and on_back_sync, and
+  // an informer event runs both index functions and then on_watch_event with the same text.
+  vc::json::ParseCache trees{8};
+  std::optional<Config> cfg{};  // read once: values never change after start
 };
+
+const Config& config(State& st) {
+  if (!st.cfg) st.cfg = read_config(st.host);
+  return *st.cfg;
+}
 
 std::string key_of(std::string_view ns, std::string_view name) {
   return std::string(ns) + "/" + std::string(name);
@@ -170,9 +180,8 @@ void delete_pod(State& st, uint64_t& slot, vcp_side side, std::string_view ns, s
 }
 
 void index_refs(void* user, vcp_str object, void (*emit)(void*, vcp_str), void* emit_ctx, RefKind kind) {
-  (void)user;
   try {
-    auto pod = vc::json::parse(std::string_view(object.ptr, object.len));
+    auto pod = static_cast<State*>(user)->trees.parse(std::string_view(object.ptr, object.len));
     if (!pod) return;
     const std::string& ns = str_at(*pod, {"metadata"}, "namespace");
     for (const Ref& r : unique_refs(*pod)) {
@@ -381,13 +390,13 @@ vcp_status create_pod(State& st, const Config& cfg, const Value& vpod, vcp_buf* 
 
 vcp_status sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
   const Host& host = st.host;
-  Config cfg = read_config(host);
+  const Config& cfg = config(st);
   if (!cfg.pods_enabled) return VCP_NO_CHANGE;
   if (!cfg.error.empty()) {
     host.set_error(cfg.error);
     return VCP_REFUSED;
   }
-  auto vpod = vc::json::parse(std::string_view(args->source.ptr, args->source.len));
+  auto vpod = st.trees.parse(std::string_view(args->source.ptr, args->source.len));
   if (!vpod) {
     host.set_error("the virtual pod is not valid JSON");
     return VCP_REFUSED;
@@ -420,7 +429,7 @@ vcp_status sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
     return create_pod(st, cfg, *vpod, out);
   }
 
-  auto hpod = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
+  auto hpod = st.trees.parse(std::string_view(args->target.ptr, args->target.len));
   if (!hpod) {
     host.set_error("the host pod is not valid JSON");
     return VCP_RETRY;
@@ -477,10 +486,10 @@ Value filtered_status(const Value& vpod, const Value& hstatus) {
 
 vcp_status back_sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
   const Host& host = st.host;
-  Config cfg = read_config(host);
+  const Config& cfg = config(st);
   if (!cfg.pods_enabled) return VCP_NO_CHANGE;
-  auto vpod = vc::json::parse(std::string_view(args->source.ptr, args->source.len));
-  auto hpod = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
+  auto vpod = st.trees.parse(std::string_view(args->source.ptr, args->source.len));
+  auto hpod = st.trees.parse(std::string_view(args->target.ptr, args->target.len));
   if (!vpod || !hpod) return VCP_NO_CHANGE;
   if (deleting(*vpod) || deleting(*hpod)) return VCP_NO_CHANGE;
   const std::string vns = str(args->source_namespace), vname = str(args->source_name);
@@ -491,7 +500,15 @@ vcp_status back_sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
   if (!hnode.empty() && vnode.empty()) {
     // §3.8 step 3: the host scheduler placed the pod; bind the virtual pod to the same node. The watch
     // event of the binding brings the key back for the status.
-    if (!in_flight(host, ops.bind)) {
+    if (ops.bind != 0) {
+      int status = host.take_result(ops.bind, nullptr);
+      if (status == 0) return VCP_NO_CHANGE;  // still in flight
+      ops.bind = 0;
+      // The answer is a Status, so the cache learns of the binding only from the pod's watch event; until
+      // then a woken key must not bind again (each repeat was answered 409 in the benchmarks).
+      if ((status >= 200 && status < 300) || status == 409) ops.bound_to = hnode;
+    }
+    if (ops.bound_to != hnode) {
       Value b = Value::object();
       b["apiVersion"] = "v1";
       b["kind"] = "Binding";
@@ -511,11 +528,27 @@ vcp_status back_sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
                str_at(*vpod, {"metadata"}, "uid"), vns, vname);
     return VCP_NO_CHANGE;
   }
-  Value updated = *vpod;
-  if (const Value* hs = hpod->find("status")) {
-    updated["status"] = filtered_status(*vpod, *hs);
+  // The virtual pod with the host's status, written member by member rather than by copying the whole
+  // tree to replace one member.
+  const Value* hs = hpod->find("status");
+  std::string text;
+  text.reserve(args->source.len + 1024);
+  text.push_back('{');
+  for (const auto& [k, v] : vpod->members()) {
+    if (hs != nullptr && k == "status") continue;
+    if (text.size() > 1) text.push_back(',');
+    vc::json::quote_to(text, k);
+    text.push_back(':');
+    vc::json::dump_to(text, v);
   }
-  write(host, out, updated);
+  if (hs != nullptr) {
+    if (text.size() > 1) text.push_back(',');
+    text.append("\"status\":");
+    vc::json::dump_to(text, filtered_status(*vpod, *hs));
+  }
+  text.push_back('}');
+  host.api()->buf_clear(out);
+  host.api()->buf_append(out, text.data(), text.size());
   return VCP_OK;
 }
 
@@ -533,7 +566,7 @@ bool used_by_pod(const Host& host, uint32_t res, std::string_view ns, std::strin
 
 vcp_status sync_config_object(State& st, const vcp_sync_args* args, vcp_buf* out) {
   const Host& host = st.host;
-  Config cfg = read_config(host);
+  const Config& cfg = config(st);
   bool secret = args->resource == kSecrets;
   auto vobj = vc::json::parse(std::string_view(args->source.ptr, args->source.len));
   if (!vobj) {
@@ -710,13 +743,13 @@ vcp_status on_init(const vcp_host_api* api, vcp_host_ctx* ctx, void** state) {
         [](void* u, vcp_str o, void (*emit)(void*, vcp_str), void* e) {
           index_refs(u, o, emit, e, RefKind::kConfigMap);
         },
-        nullptr);
+        st);
     api->add_index(
         ctx, VCP_SIDE_VIRTUAL, kPods, kIndexSecrets,
         [](void* u, vcp_str o, void (*emit)(void*, vcp_str), void* e) {
           index_refs(u, o, emit, e, RefKind::kSecret);
         },
-        nullptr);
+        st);
     *state = st;
     return VCP_OK;
   } catch (...) {
@@ -754,10 +787,10 @@ vcp_status on_delete(void* state, const vcp_sync_args* args, vcp_buf* out) {
   auto* st = static_cast<State*>(state);
   return guarded(st, [&]() -> vcp_status {
     const Host& host = st->host;
-    auto target = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
+    auto target = st->trees.parse(std::string_view(args->target.ptr, args->target.len));
     const std::string vns = str(args->source_namespace), vname = str(args->source_name);
     if (args->resource == kPods) {
-      if (!read_config(host).pods_enabled) return VCP_SKIP;
+      if (!config(*st).pods_enabled) return VCP_SKIP;
       st->ops.erase(key_of(vns, vname));
       // The uid precondition makes sure the engine deletes the host pod it saw, not a newer one.
       Value opts = Value::object();
@@ -804,7 +837,7 @@ void on_watch_event(void* state, const vcp_event* ev) {
       // them, from the old and the new spec, so that unused host copies are deleted.
       for (vcp_str raw : {ev->object, ev->old_object}) {
         if (raw.len == 0) continue;
-        auto pod = vc::json::parse(std::string_view(raw.ptr, raw.len));
+        auto pod = st->trees.parse(std::string_view(raw.ptr, raw.len));
         if (!pod) continue;
         const std::string& ns = str_at(*pod, {"metadata"}, "namespace");
         for (const Ref& r : unique_refs(*pod))

@@ -338,3 +338,24 @@ TEST_CASE("same compares objects regardless of member order, skipping top-level 
   CHECK(same("[]", " [ ] "));
   CHECK(same(R"("\u00e9")", "\"\xc3\xa9\""));  // escapes compare by value
 }
+
+TEST_CASE("ParseCache parses a text once and finds it again by content") {
+  vc::json::ParseCache cache(2);
+  std::string a = R"({"metadata":{"name":"a"}})";
+  auto pa = cache.parse(a);
+  REQUIRE(pa);
+  CHECK(pa->at({"metadata", "name"})->as_string() == "a");
+  std::string a_again = a;  // other bytes, same content
+  CHECK(cache.parse(a_again) == pa);
+  CHECK(cache.hits() == 1);
+  a[a.size() - 4] = 'b';  // same length, other content: a miss
+  auto pb = cache.parse(a);
+  REQUIRE(pb);
+  CHECK(pb->at({"metadata", "name"})->as_string() == "b");
+  CHECK(pa->at({"metadata", "name"})->as_string() == "a");  // a shared result never changes
+  CHECK(cache.parse("{") == nullptr);
+  cache.parse("[1]");  // capacity 2: the oldest entry goes
+  CHECK(cache.misses() == 4);
+  cache.parse(a_again);
+  CHECK(cache.misses() == 5);
+}

@@ -1,0 +1,51 @@
+// How the informer builds cached objects from the API server's JSON (no server needed).
+#include <doctest/doctest.h>
+
+#include "informer/informer.hpp"
+
+using vc::informer::make_object;
+using vc::informer::remaining_after_delete;
+
+TEST_CASE("make_object reads identity and vcluster's ownership marks, and drops managedFields") {
+  auto o = make_object(R"({"kind":"Pod","metadata":{"name":"web-x-shop-x-vc","namespace":"vcluster-vc",
+    "uid":"u1","resourceVersion":"42","managedFields":[{"manager":"kubectl"}],
+    "labels":{"vcluster.loft.sh/managed-by":"vc"},
+    "annotations":{"vcluster.loft.sh/object-name":"web","vcluster.loft.sh/object-namespace":"shop",
+                   "vcluster.loft.sh/object-uid":"v-uid"}},"spec":{}})");
+  REQUIRE(o);
+  CHECK(o->key() == "vcluster-vc/web-x-shop-x-vc");
+  CHECK(o->uid == "u1");
+  CHECK(o->resource_version == "42");
+  CHECK_FALSE(o->deleting);
+  CHECK(o->managed_by == "vc");
+  CHECK(o->owner_name == "web");
+  CHECK(o->owner_namespace == "shop");
+  CHECK(o->owner_uid == "v-uid");
+  CHECK(o->json.find("managedFields") == std::string::npos);
+
+  auto plain = make_object(R"({"metadata":{"name":"x","labels":{"app":"a"}}})");
+  REQUIRE(plain);
+  CHECK(plain->managed_by.empty());
+  CHECK(plain->owner_name.empty());
+  CHECK(make_object(R"({"metadata":{}})") == nullptr);
+}
+
+TEST_CASE("remaining_after_delete tells an object still terminating from one already gone") {
+  // A graceful deletion in progress: the object stays until its grace period ends.
+  auto graceful = remaining_after_delete(R"({"metadata":{"name":"p","namespace":"n","resourceVersion":"7",
+    "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":30}})");
+  REQUIRE(graceful);
+  CHECK(graceful->deleting);
+  CHECK(graceful->resource_version == "7");
+  // Grace 0 and no finalizers: the server removed it and answered with its last state.
+  CHECK(remaining_after_delete(R"({"metadata":{"name":"p","namespace":"n","resourceVersion":"8",
+    "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":0}})") == nullptr);
+  // Grace 0 with a finalizer pending: still there.
+  CHECK(remaining_after_delete(R"({"metadata":{"name":"p","resourceVersion":"9","finalizers":["x/y"],
+    "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":0}})") != nullptr);
+  // A Status answer, and an object without deletionTimestamp (an immediate delete of a ConfigMap).
+  CHECK(remaining_after_delete(R"({"kind":"Status","apiVersion":"v1","status":"Success","details":{"name":"c"}})") ==
+        nullptr);
+  CHECK(remaining_after_delete(R"({"metadata":{"name":"c","resourceVersion":"3"}})") == nullptr);
+  CHECK(remaining_after_delete("not json") == nullptr);
+}
