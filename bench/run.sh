@@ -3,7 +3,7 @@
 # cluster, vcluster-syncer with the pods (and nodes) plugins, and vcluster-loadgen. Prints one table of
 # figures; asserts nothing. See docs/benchmarks.md for what each row means and the figures measured here.
 #
-# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|waiting|steady|memory|restart|cost|limit|dns-late]
+# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|waiting|headline|steady|memory|restart|cost|limit|dns-late]
 #                     [--connections 16] [--syncer-connections "16 64"] [--rate 50] [--steady-seconds 20] [--dns-delay 3]
 #                     [--build build-bench] [--out DIR] [--perf] [--nice N]
 #   --pods N          pods per burst (limit, burst, waiting, restart, dns-late)
@@ -41,8 +41,8 @@ while (($#)); do
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
-case $SCENARIO in all|burst|waiting|steady|memory|restart|cost|limit|dns-late) ;; *)
-  echo "run.sh: --scenario must be all, burst, waiting, steady, memory, restart, cost, limit or dns-late" >&2; exit 2 ;;
+case $SCENARIO in all|burst|waiting|headline|steady|memory|restart|cost|limit|dns-late) ;; *)
+  echo "run.sh: --scenario must be all, burst, waiting, headline, steady, memory, restart, cost, limit or dns-late" >&2; exit 2 ;;
 esac
 if [ -n "$NICE" ]; then renice -n "$NICE" -p $$ >/dev/null || { echo "run.sh: renice $NICE failed" >&2; exit 1; }; fi
 [ -n "$SYNC_CONNS" ] || SYNC_CONNS=$CONN
@@ -507,6 +507,7 @@ case $SCENARIO in
   limit) phase_limit ;;
   burst) phase_limit; phase_burst ;;
   waiting) phase_limit; phase_waiting ;;
+  headline) phase_limit; phase_burst; phase_waiting ;;
   cost) phase_burst ;;
   memory) phase_burst; phase_restart ;;
   restart) phase_restart ;;
