@@ -147,10 +147,10 @@ struct HostApi {
     auto* ps = slot(ctx);
     auto* inf = cache(ctx, side, r);
     if (!ps || !inf || !each || !index_name) return;
-    for (auto& o : inf->by_index(ps->name + "/" + index_name, to_string(value))) {
+    inf->for_each_in_index(ps->name + "/" + index_name, to_string(value), [&](const informer::ObjectPtr& o) {
       ps->pins.push_back(o);
-      if (each(user, plugin::as_vcp_str(o->json)) != 0) break;
-    }
+      return each(user, plugin::as_vcp_str(o->json)) == 0;
+    });
   }
   static void enqueue(vcp_host_ctx* ctx, uint32_t r, vcp_str ns, vcp_str name, uint64_t delay_ms) {
     if (!res(ctx, r) || !ctx->engine->queue_) return;

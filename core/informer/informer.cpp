@@ -471,6 +471,16 @@ std::vector<ObjectPtr> Informer::by_index(const std::string& index, std::string_
   return out;
 }
 
+void Informer::for_each_in_index(const std::string& index, std::string_view value,
+                                 const std::function<bool(const ObjectPtr&)>& fn) const {
+  auto it = indexes_.find(index);
+  if (it == indexes_.end()) return;
+  auto vit = it->second.values.find(std::string(value));
+  if (vit == it->second.values.end()) return;
+  for (auto& k : vit->second)
+    if (auto o = get_key(k); o && !fn(o)) return;
+}
+
 void Informer::observe_write(std::string_view json) {
   if (auto o = make_object(json)) upsert(std::move(o), true);
 }

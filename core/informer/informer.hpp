@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "kube/client.hpp"
@@ -95,6 +96,10 @@ class Informer {
   void for_each(const std::function<bool(const ObjectPtr&)>& fn, std::string_view ns = {}) const;
   // Objects whose index `index` holds `value`.
   std::vector<ObjectPtr> by_index(const std::string& index, std::string_view value) const;
+  // Visits them without collecting them first; stop early by returning false. (A ConfigMap that every pod
+  // mounts, kube-root-ca.crt, has one entry per pod: "is it used" must not cost a copy of them all.)
+  void for_each_in_index(const std::string& index, std::string_view value,
+                         const std::function<bool(const ObjectPtr&)>& fn) const;
   size_t size() const { return store_.size(); }
   size_t bytes() const { return bytes_; }  // JSON bytes held
   const kube::GVR& gvr() const { return gvr_; }
@@ -126,7 +131,7 @@ class Informer {
   Options opts_;
   struct Index {
     IndexFn fn;
-    std::unordered_map<std::string, std::set<std::string>> values;  // value -> keys
+    std::unordered_map<std::string, std::unordered_set<std::string>> values;  // value -> keys
   };
   // A cached object and the index values computed when it was added, so that replacing or removing it
   // does not run the index functions (plugin code that parses the object) again.
