@@ -249,7 +249,7 @@ void Engine::on_all_synced() {
   // Keys gathered while the caches filled (every source object and every owned target, which is how
   // targets orphaned while the syncer was down are found) are handed to the queue only now, so that no
   // reconcile ever sees a half-filled cache and mistakes a missing object for a deleted one.
-  for (auto& k : pending_keys_) queue_->add(k);
+  for (auto& k : pending_keys_) queue_->add(k, creates_target(k));
   pending_keys_.clear();
   if (on_ready) on_ready();
 }
@@ -323,8 +323,23 @@ void Engine::add_key(const std::string& key) {
   if (!ready_) {
     pending_keys_.insert(key);
   } else if (queue_) {
-    queue_->add(key);
+    // Objects that are not on their target side yet go before status copies of those that are: during a
+    // burst the API servers are the limit, and the time until every object exists is what tenants wait on.
+    queue_->add(key, creates_target(key));
   }
+}
+
+bool Engine::creates_target(const std::string& key) const {
+  size_t p = 0, r = 0;
+  std::string ns, name;
+  if (!parse_work_key(key, &p, &r, &ns, &name) || p >= plugins_.size() || r >= plugins_[p]->resources.size())
+    return false;
+  const auto& rs = plugins_[p]->resources[r];
+  if (!rs.res.owned() || !rs.source || !rs.target) return false;
+  auto src = rs.source->get(ns, name);
+  if (!src || src->deleting) return false;
+  std::string tns = !rs.res.namespaced ? "" : rs.res.role == VCP_ROLE_TO_HOST ? settings_.host_namespace : ns;
+  return rs.target->get(tns, target_name(rs, ns, name)) == nullptr;
 }
 
 size_t Engine::queue_depth() const { return queue_ ? queue_->core().len() : pending_keys_.size(); }

@@ -99,6 +99,9 @@ class Engine {
   void route(size_t p, size_t r, vcp_side side, vcp_event_type type, const informer::ObjectPtr& obj,
              const informer::ObjectPtr& old);
   void add_key(const std::string& key);
+  // Whether a key's reconcile would create its target (source present and not deleting, target absent):
+  // such keys are urgent in the work queue.
+  bool creates_target(const std::string& key) const;
   void enqueue(size_t p, size_t r, const std::string& ns, const std::string& name, uint64_t delay_ms);
   void process(const std::string& key);
   void finish(Reconcile* rc, queue::Result result);

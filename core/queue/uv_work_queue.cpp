@@ -20,9 +20,9 @@ UvWorkQueue::~UvWorkQueue() {
   assert(closed_ && "UvWorkQueue destroyed before close() completed");
 }
 
-void UvWorkQueue::add(std::string_view key) {
+void UvWorkQueue::add(std::string_view key, bool urgent) {
   if (closing_) return;
-  if (queue_.add(key)) {
+  if (queue_.add(key, urgent)) {
     TimePoint now = Clock::now();
     wake_at(now, now);
   }

@@ -47,7 +47,7 @@ class UvWorkQueue {
 
   // Queue a key. Processing starts on a later loop iteration, never inside this call, so a reconciler may
   // add keys (its own included) without re-entering itself.
-  void add(std::string_view key);
+  void add(std::string_view key, bool urgent = false);
   void add_after(std::string_view key, Duration delay);
 
   // Reports the end of a reconcile of key. Returns false for a key that was not handed out (or after

@@ -15,13 +15,13 @@ WorkQueue::WorkQueue(Options opts) : opts_(opts) {
   }
 }
 
-bool WorkQueue::add(std::string_view key) {
+bool WorkQueue::add(std::string_view key, bool urgent) {
   if (shut_down_) return false;
   std::string k(key);
   if (!dirty_.insert(k).second) return false;
   // A key being processed stays out of the queue until done(): that is what keeps reconciles of one key
   // from overlapping.
-  if (processing_.count(k) == 0) queue_.push_back(std::move(k));
+  if (processing_.count(k) == 0) (urgent ? urgent_ : queue_).push_back(std::move(k));
   return true;
 }
 
@@ -81,13 +81,14 @@ TimePoint WorkQueue::token_ready_at(TimePoint now) const {
 std::optional<std::string> WorkQueue::pop(TimePoint now) {
   if (shut_down_) return std::nullopt;
   promote(now);
-  if (queue_.empty()) return std::nullopt;
+  if (urgent_.empty() && queue_.empty()) return std::nullopt;
   if (interval_ != Duration::zero()) {
     if (token_ready_at(now) > now) return std::nullopt;
     tat_ = std::max(tat_.value_or(now), now) + interval_;
   }
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
+  auto& from = urgent_.empty() ? queue_ : urgent_;
+  std::string key = std::move(from.front());
+  from.pop_front();
   dirty_.erase(key);
   processing_.insert(key);
   return key;
@@ -103,7 +104,7 @@ bool WorkQueue::done(std::string_view key) {
 std::optional<TimePoint> WorkQueue::next_wakeup(TimePoint now) const {
   if (shut_down_) return std::nullopt;
   std::optional<TimePoint> when;
-  bool ready = !queue_.empty() || (!waiting_.empty() && waiting_.begin()->first <= now);
+  bool ready = !urgent_.empty() || !queue_.empty() || (!waiting_.empty() && waiting_.begin()->first <= now);
   if (ready) {
     when = token_ready_at(now);
   } else if (!waiting_.empty()) {
@@ -115,6 +116,7 @@ std::optional<TimePoint> WorkQueue::next_wakeup(TimePoint now) const {
 
 void WorkQueue::shutdown() {
   shut_down_ = true;
+  urgent_.clear();
   queue_.clear();
   dirty_.clear();
   waiting_.clear();

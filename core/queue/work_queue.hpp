@@ -42,8 +42,10 @@ class WorkQueue {
   explicit WorkQueue(Options opts);
 
   // Queues key unless it is already queued; a key being processed is only marked dirty. Returns whether
-  // the call changed anything (false for a duplicate or after shutdown).
-  bool add(std::string_view key);
+  // the call changed anything (false for a duplicate or after shutdown). An urgent key is handed out before
+  // every non-urgent one (the engine marks keys whose target does not exist yet, so that objects reach the
+  // host before status is copied back for those already there); a key already queued keeps its place.
+  bool add(std::string_view key, bool urgent = false);
   // Adds key once `delay` has passed. A key already waiting keeps the earlier of the two deadlines. A delay
   // of zero or less is add().
   void add_after(std::string_view key, Duration delay, TimePoint now);
@@ -69,7 +71,7 @@ class WorkQueue {
   bool is_processing(std::string_view key) const { return processing_.count(std::string(key)) != 0; }
 
   // Keys ready to be handed out (not counting delayed or in-process keys).
-  std::size_t len() const { return queue_.size(); }
+  std::size_t len() const { return urgent_.size() + queue_.size(); }
   // Keys handed out and not yet done.
   std::size_t processing() const { return processing_.size(); }
   // Keys waiting for a deadline.
@@ -87,7 +89,7 @@ class WorkQueue {
   TimePoint token_ready_at(TimePoint now) const;
 
   Options opts_;
-  std::deque<std::string> queue_;
+  std::deque<std::string> urgent_, queue_;
   // Keys that need processing: queued ones, and processing ones added again (client-go's "dirty" set).
   std::unordered_set<std::string> dirty_;
   std::unordered_set<std::string> processing_;

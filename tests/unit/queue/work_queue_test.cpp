@@ -172,3 +172,24 @@ TEST_CASE("shutdown drops queued and delayed keys and refuses adds; done never r
   CHECK(q.len() == 0);
   CHECK_FALSE(q.next_wakeup(t0).has_value());
 }
+
+TEST_CASE("urgent keys are handed out before the others; a queued key keeps its place") {
+  WorkQueue q;
+  TimePoint now{};
+  q.add("status-a");
+  q.add("status-b");
+  q.add("create-a", true);
+  q.add("status-b", true);  // already queued: stays where it is
+  q.add("create-b", true);
+  CHECK(q.len() == 4);
+  CHECK(drain(q, now) == std::vector<std::string>{"create-a", "create-b", "status-a", "status-b"});
+  // A key added again while it is processed is queued once done(), at the back of the normal queue.
+  q.add("x");
+  REQUIRE(q.pop(now) == std::optional<std::string>("x"));
+  q.add("y");
+  q.add("x", true);
+  q.done("x");
+  CHECK(q.pop(now) == std::optional<std::string>("y"));  // a requeue after done() is not urgent
+  q.shutdown();
+  CHECK(q.len() == 0);
+}
