@@ -124,6 +124,10 @@ void parse_page(ParsedPage* page) {
     if (meta["continue"].get(cont) == simdjson::SUCCESS) page->continue_token = std::string(cont);
   }
   page->ok = true;
+  // A parser keeps the capacity of the largest document it parsed, several times the text's size, for as
+  // long as its thread lives. List pages of 500 pods are megabytes (and libuv's pool has four threads),
+  // while watch events are kilobytes: after a large page, give the memory back.
+  if (page->body.size() > (1u << 20)) parser() = simdjson::dom::parser();
   page->body.clear();
   page->body.shrink_to_fit();
 }
