@@ -329,6 +329,16 @@ void Engine::add_key(const std::string& key) {
   }
 }
 
+void Engine::pump_submits(int side) {
+  auto& q = deferred_submits_[side];
+  while (!q.empty() && !stopping_ &&
+         submits_in_flight_[side] < std::max<size_t>(settings_.max_submits_in_flight, 1)) {
+    auto send = std::move(q.front());
+    q.pop_front();
+    send();
+  }
+}
+
 bool Engine::creates_target(const std::string& key) const {
   size_t p = 0, r = 0;
   std::string ns, name;
@@ -568,7 +578,7 @@ void Engine::step_forward(Reconcile* rc) {
         metrics_.conflicts++;
         check_foreign(rc);
       } else {
-        log().warn("create host {} {}: {}", rs2.res.kind, rc->tname, r.err.message);
+        log().warn("create {} {} {}: {}", side_name(rs2.target_side), rs2.res.kind, rc->tname, r.err.message);
         if (r.status == 422 || r.status == 400 || r.status == 403) {
           emit_event(rs2.source_side, rs2, rc->ns, rc->name, "Warning", "SyncError",
                      "creating " + rs2.res.kind + " " + rc->tname + " failed: " + r.err.message);

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -38,6 +39,11 @@ struct Settings {
   std::string host_namespace;              // where namespaced targets live
   std::string cluster_domain = "cluster.local";
   size_t max_in_flight = 64;                // concurrent reconciles
+  // Plugin writes (submit) on the wire per side; more wait in the engine, in order. Without a bound, a burst
+  // of Event copies, Bindings and TokenRequests queued thousands deep in the HTTP client ahead of the
+  // engine's own writes (a fake Node create waited 30 s and timed out, and the virtual pod-GC deleted the
+  // pods bound to that node), and their deadlines ran out while they queued.
+  size_t max_submits_in_flight = 32;
   std::chrono::milliseconds backoff_cap{30000};
   double write_qps = 0;                     // overall queue rate limit; 0 = none (the API server is the limit)
 };
@@ -102,6 +108,8 @@ class Engine {
   // Whether a key's reconcile would create its target (source present and not deleting, target absent):
   // such keys are urgent in the work queue.
   bool creates_target(const std::string& key) const;
+  // Sends deferred plugin writes of one side (0 virtual, 1 host) while slots are free.
+  void pump_submits(int side);
   void enqueue(size_t p, size_t r, const std::string& ns, const std::string& name, uint64_t delay_ms);
   void process(const std::string& key);
   void finish(Reconcile* rc, queue::Result result);
@@ -134,6 +142,8 @@ class Engine {
   // submit results: id -> (status, body)
   std::unordered_map<uint64_t, std::pair<int, std::string>> results_;
   uint64_t next_submit_ = 1;
+  size_t submits_in_flight_[2] = {0, 0};                     // by side: 0 virtual, 1 host
+  std::deque<std::function<void()>> deferred_submits_[2];    // sends waiting for a slot, by side
   Metrics metrics_;
   bool started_ = false, ready_ = false, stopping_ = false;
   size_t pending_sync_ = 0;

@@ -215,13 +215,36 @@ struct HostApi {
       e->results_[id] = {res.status, std::move(res.body)};
       if (!wake.empty()) e->add_key(wake);
     };
-    kube::Client* cl = e->client(side);
-    switch (w->verb) {
-      case VCP_VERB_CREATE: cl->create(rs->gvr, ns, std::move(body), done, name, sub); break;
-      case VCP_VERB_UPDATE: cl->update(rs->gvr, ns, name, std::move(body), done, sub); break;
-      case VCP_VERB_PATCH: cl->patch(rs->gvr, ns, name, kube::PatchType::kMerge, std::move(body), done, sub); break;
-      case VCP_VERB_DELETE: cl->remove(rs->gvr, ns, name, std::move(body), done); break;
-      default: return 0;
+    if (w->verb != VCP_VERB_CREATE && w->verb != VCP_VERB_UPDATE && w->verb != VCP_VERB_PATCH &&
+        w->verb != VCP_VERB_DELETE)
+      return 0;
+    // At most max_submits_in_flight writes per side on the wire; the rest wait here, in order, and their
+    // request deadline starts only when they are sent.
+    const int si = side == VCP_SIDE_HOST ? 1 : 0;
+    auto send = [e, alive, si, side, gvr = rs->gvr, verb = w->verb, ns, name, sub, body = std::move(body),
+                 done = std::move(done)]() mutable {
+      e->submits_in_flight_[si]++;
+      auto finished = [e, alive, si, done = std::move(done)](kube::Result res) {
+        if (alive.expired()) return;
+        e->submits_in_flight_[si]--;
+        done(std::move(res));
+        e->pump_submits(si);
+      };
+      kube::Client* cl = e->client(side);
+      switch (verb) {
+        case VCP_VERB_CREATE: cl->create(gvr, ns, std::move(body), std::move(finished), name, sub); break;
+        case VCP_VERB_UPDATE: cl->update(gvr, ns, name, std::move(body), std::move(finished), sub); break;
+        case VCP_VERB_PATCH:
+          cl->patch(gvr, ns, name, kube::PatchType::kMerge, std::move(body), std::move(finished), sub);
+          break;
+        default: cl->remove(gvr, ns, name, std::move(body), std::move(finished)); break;
+      }
+    };
+    if (e->submits_in_flight_[si] < std::max<size_t>(e->settings_.max_submits_in_flight, 1) &&
+        e->deferred_submits_[si].empty()) {
+      send();
+    } else {
+      e->deferred_submits_[si].emplace_back(std::move(send));
     }
     return id;
   }
