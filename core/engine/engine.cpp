@@ -330,9 +330,11 @@ void Engine::add_key(const std::string& key) {
 }
 
 void Engine::pump_submits(int side) {
-  auto& q = deferred_submits_[side];
-  while (!q.empty() && !stopping_ &&
+  auto& urgent = deferred_submits_[side][1];
+  auto& rest = deferred_submits_[side][0];
+  while ((!urgent.empty() || !rest.empty()) && !stopping_ &&
          submits_in_flight_[side] < std::max<size_t>(settings_.max_submits_in_flight, 1)) {
+    auto& q = urgent.empty() ? rest : urgent;
     auto send = std::move(q.front());
     q.pop_front();
     send();

@@ -43,7 +43,9 @@ struct Settings {
   // of Event copies, Bindings and TokenRequests queued thousands deep in the HTTP client ahead of the
   // engine's own writes (a fake Node create waited 30 s and timed out, and the virtual pod-GC deleted the
   // pods bound to that node), and their deadlines ran out while they queued.
-  size_t max_submits_in_flight = 32;
+  // Writes that continue the creation of an object (its wake key's target does not exist yet: a pod's
+  // TokenRequest and token Secret) go before the others (Event copies, Bindings).
+  size_t max_submits_in_flight = 64;
   std::chrono::milliseconds backoff_cap{30000};
   double write_qps = 0;                     // overall queue rate limit; 0 = none (the API server is the limit)
 };
@@ -143,7 +145,7 @@ class Engine {
   std::unordered_map<uint64_t, std::pair<int, std::string>> results_;
   uint64_t next_submit_ = 1;
   size_t submits_in_flight_[2] = {0, 0};                     // by side: 0 virtual, 1 host
-  std::deque<std::function<void()>> deferred_submits_[2];    // sends waiting for a slot, by side
+  std::deque<std::function<void()>> deferred_submits_[2][2];  // sends waiting for a slot: [side][urgent]
   Metrics metrics_;
   bool started_ = false, ready_ = false, stopping_ = false;
   size_t pending_sync_ = 0;

@@ -240,11 +240,12 @@ struct HostApi {
         default: cl->remove(gvr, ns, name, std::move(body), std::move(finished)); break;
       }
     };
+    const bool urgent = !wake.empty() && e->creates_target(wake);
     if (e->submits_in_flight_[si] < std::max<size_t>(e->settings_.max_submits_in_flight, 1) &&
-        e->deferred_submits_[si].empty()) {
+        e->deferred_submits_[si][1].empty() && (urgent || e->deferred_submits_[si][0].empty())) {
       send();
     } else {
-      e->deferred_submits_[si].emplace_back(std::move(send));
+      e->deferred_submits_[si][urgent ? 1 : 0].emplace_back(std::move(send));
     }
     return id;
   }
