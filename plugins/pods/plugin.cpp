@@ -119,10 +119,13 @@ struct State {
   // list brings every Event the host still keeps, and copying those on each restart would flood the tenant.
   int64_t start_time = 0;
   std::map<std::string, EventCopy> events{};  // host Event uid → its copy
-  std::set<std::string> events_in_flight{};   // uids whose write has not been read back yet
+  // uids whose write has not been read back yet, by the virtual pod ("ns/name") whose key the write wakes:
+  // a pod's sync reads only its own results (scanning every Event write in flight on every hook was
+  // quadratic: 10,000 pods made thousands of Event copies wait at once).
+  std::map<std::string, std::set<std::string>> events_in_flight{};
   // Writes whose Event went away before their result was read; read (and so dropped) once they finish, so
   // the engine does not keep their results forever.
-  std::vector<uint64_t> orphaned_writes{};
+  std::map<std::string, std::vector<uint64_t>> orphaned_writes{};  // by the virtual pod they wake
   // Recently parsed pods: a reconcile hands the same virtual and host pod to on_sync and on_back_sync, and
   // an informer event runs both index functions and then on_watch_event with the same text.
   vc::json::ParseCache trees{8};
@@ -645,7 +648,7 @@ void sync_event(State& st, const Value& hev) {
   c.pending = id;
   c.pending_verb = verb;
   c.pending_count = count;
-  st.events_in_flight.insert(uid);
+  st.events_in_flight[key_of(c.vns, c.vpod)].insert(uid);
 }
 
 // Reads the results of finished Event writes. A copy that already exists (409 on create, e.g. after a
@@ -653,12 +656,16 @@ void sync_event(State& st, const Value& hev) {
 // it) is created again. Any other failure is logged and that count is given up on, so a write the virtual
 // API server keeps refusing is not retried in a tight loop; the next repeat tries again. Then the host
 // Event is synced once more, as it is now, which writes whatever repeat arrived in the meantime.
-void collect_event_writes(State& st) {
+void collect_event_writes(State& st, const std::string& pod_key) {
   const Host& host = st.host;
-  std::erase_if(st.orphaned_writes, [&](uint64_t id) { return host.take_result(id, nullptr) != 0; });
-  if (st.events_in_flight.empty()) return;
+  if (auto o = st.orphaned_writes.find(pod_key); o != st.orphaned_writes.end()) {
+    std::erase_if(o->second, [&](uint64_t id) { return host.take_result(id, nullptr) != 0; });
+    if (o->second.empty()) st.orphaned_writes.erase(o);
+  }
+  auto in_flight = st.events_in_flight.find(pod_key);
+  if (in_flight == st.events_in_flight.end()) return;
   std::vector<std::string> done;
-  for (const std::string& uid : st.events_in_flight) {
+  for (const std::string& uid : in_flight->second) {
     auto it = st.events.find(uid);
     if (it == st.events.end()) {
       done.push_back(uid);
@@ -689,8 +696,9 @@ void collect_event_writes(State& st) {
     done.push_back(uid);
   }
   const std::string hns = host.host_namespace();
+  for (const std::string& uid : done) in_flight->second.erase(uid);
+  if (in_flight->second.empty()) st.events_in_flight.erase(in_flight);
   for (const std::string& uid : done) {
-    st.events_in_flight.erase(uid);
     auto it = st.events.find(uid);
     if (it == st.events.end()) continue;
     if (auto hev = host.get(VCP_SIDE_HOST, kEvents, hns, it->second.host_name);
@@ -705,8 +713,12 @@ void collect_event_writes(State& st) {
 void forget_event(State& st, const std::string& uid) {
   auto it = st.events.find(uid);
   if (it == st.events.end()) return;
-  if (it->second.pending != 0) st.orphaned_writes.push_back(it->second.pending);
-  st.events_in_flight.erase(uid);
+  const std::string pod_key = key_of(it->second.vns, it->second.vpod);
+  if (it->second.pending != 0) st.orphaned_writes[pod_key].push_back(it->second.pending);
+  if (auto f = st.events_in_flight.find(pod_key); f != st.events_in_flight.end()) {
+    f->second.erase(uid);
+    if (f->second.empty()) st.events_in_flight.erase(f);
+  }
   st.events.erase(it);
 }
 
@@ -767,7 +779,7 @@ vcp_status on_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
     switch (args->resource) {
       case kPods:
         // Event writes wake the key of their pod, so that their results are read promptly.
-        collect_event_writes(*st);
+        collect_event_writes(*st, key_of(str(args->source_namespace), str(args->source_name)));
         return sync_pod(*st, args, out);
       case kConfigMaps:
       case kSecrets:
@@ -821,10 +833,13 @@ void on_watch_event(void* state, const vcp_event* ev) {
   auto* st = static_cast<State*>(state);
   try {
     const Host& host = st->host;
-    collect_event_writes(*st);
     if (ev->side == VCP_SIDE_HOST && ev->resource == kEvents) {
       auto hev = vc::json::parse(std::string_view(ev->object.ptr, ev->object.len));
       if (!hev) return;
+      // A repeat of an Event whose last write finished but was not read yet: read it now, so the repeat
+      // is written at once.
+      if (auto c = st->events.find(str_at(*hev, {"metadata"}, "uid")); c != st->events.end() && c->second.pending)
+        collect_event_writes(*st, key_of(c->second.vns, c->second.vpod));
       if (ev->type == VCP_EVENT_DELETED) {
         forget_event(*st, str_at(*hev, {"metadata"}, "uid"));
       } else {

@@ -62,6 +62,11 @@ class FakeHost {
   // Cache contents, keyed by (side, resource, namespace, name).
   void put(vcp_side side, uint32_t resource, const std::string& json);
   void remove(vcp_side side, uint32_t resource, const std::string& ns, const std::string& name);
+  // A cached object's JSON, or "" when absent.
+  std::string cached(vcp_side side, uint32_t resource, const std::string& ns, const std::string& name) const {
+    auto it = cache_.find({static_cast<int>(side), resource, ns, name});
+    return it == cache_.end() ? std::string() : it->second;
+  }
 
   // Finishes a submitted write with an HTTP status and body, as the engine would.
   void finish(uint64_t id, int status, std::string body) { results_[id] = {status, std::move(body)}; }

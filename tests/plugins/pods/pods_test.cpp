@@ -132,6 +132,17 @@ class Harness {
     return a;
   }
 
+  // What the engine does when a write the plugin submitted for a pod finishes: the pod's key wakes and the
+  // pod is synced (with its host copy when the cache holds one).
+  Result wake_pod(const std::string& ns, const std::string& name) {
+    Value vpod = parse_or_fail(host.cached(VCP_SIDE_VIRTUAL, kPods, ns, name));
+    std::string h = host.cached(VCP_SIDE_HOST, kPods, std::string(kHostNs),
+                                FakeHost::safe_concat({name, "x", ns, "x", vcluster_}));
+    if (h.empty()) return sync(kPods, vpod);
+    Value hpod = parse_or_fail(h);
+    return sync(kPods, vpod, &hpod);
+  }
+
   Result sync(uint32_t res, const Value& source, const Value* target = nullptr) {
     return call(plugin->on_sync, res, source, target);
   }
@@ -953,8 +964,7 @@ TEST_CASE(
   REQUIRE(h.host.writes.size() == 1);
   CHECK(h.host.writes[0].verb == VCP_VERB_CREATE);
   h.host.finish(h.host.writes[0].id, 409, R"({"kind":"Status","reason":"AlreadyExists"})");
-  h.event(kNamespaces, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED,
-          parse_or_fail(R"({"metadata":{"name":"other"}})"));
+  h.wake_pod("shop", "web");
   REQUIRE(h.host.writes.size() == 2);
   CHECK(h.host.writes[1].verb == VCP_VERB_PATCH);
   CHECK(h.host.writes[1].name == "web.17cb8e3a5b6d7e8f");
@@ -962,8 +972,7 @@ TEST_CASE(
 
   // The copy expired in the virtual cluster: the patch answers 404 and the copy is created again.
   h.host.finish(h.host.writes[1].id, 404, R"({"kind":"Status","reason":"NotFound"})");
-  h.event(kNamespaces, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED,
-          parse_or_fail(R"({"metadata":{"name":"other"}})"));
+  h.wake_pod("shop", "web");
   REQUIRE(h.host.writes.size() == 3);
   CHECK(h.host.writes[2].verb == VCP_VERB_CREATE);
   CHECK(parse_or_fail(h.host.writes[2].body).at({"metadata"})->find("name")->as_string() ==
@@ -971,8 +980,7 @@ TEST_CASE(
 
   // A refusal is not retried in a loop: nothing more until the event repeats, which creates it anew.
   h.host.finish(h.host.writes[2].id, 403, R"({"kind":"Status","reason":"Forbidden"})");
-  h.event(kNamespaces, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED,
-          parse_or_fail(R"({"metadata":{"name":"other"}})"));
+  h.wake_pod("shop", "web");
   h.host_event(VCP_EVENT_MODIFIED, ev);
   CHECK(h.host.writes.size() == 3);
   ev["count"] = 5;
@@ -993,8 +1001,7 @@ TEST_CASE("a host event deleted with its write in flight leaves no result behind
   // The write finishes after its event went away; the next hook reads the result so the engine can drop it.
   h.host.finish(h.host.writes[0].id, 201, h.host.writes[0].body);
   CHECK(h.host.unread_results() == 1);
-  h.event(kNamespaces, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED,
-          parse_or_fail(R"({"metadata":{"name":"other"}})"));
+  h.wake_pod("shop", "web");
   CHECK(h.host.unread_results() == 0);
   CHECK(h.host.writes.size() == 1);
 }
