@@ -486,11 +486,19 @@ void Informer::for_each_in_index(const std::string& index, std::string_view valu
 }
 
 void Informer::observe_write(std::string_view json) {
-  if (auto o = make_object(json)) upsert(std::move(o), true);
+  observe(make_object(json));
 }
 
 void Informer::observe(ObjectPtr obj) {
-  if (obj) upsert(std::move(obj), true);
+  if (!obj) return;
+  // A write's answer can arrive after the watch already delivered that version and later ones: an object
+  // created and deleted again, or a graceful deletion the kubelet finished, whose DELETED event came first.
+  // An object absent from the cache whose version the watch has passed is gone; adding it back would leave
+  // a copy no event ever removes (10,000-pod bench: 123 host pods cached as "terminating" forever).
+  if (!store_.count(obj->key()) && !rv_.empty() && !obj->resource_version.empty() &&
+      rv_newer_or_equal(rv_, obj->resource_version))
+    return;
+  upsert(std::move(obj), true);
 }
 
 void Informer::observe_delete(std::string_view ns, std::string_view name) {
