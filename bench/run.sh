@@ -110,20 +110,8 @@ echo "clusters up in $((SECONDS - t)) s"
 HOST_API_PID=$VC_KUBE_APISERVER_PID HOST_ETCD_PID=$VC_ETCD_PID
 . "$WORK/virt/env"
 VIRT_API_PID=$VC_KUBE_APISERVER_PID VIRT_ETCD_PID=$VC_ETCD_PID
-hk create namespace "$HNS" >/dev/null
-hk -n "$HNS" create service clusterip "$VC" --tcp=443:8443 >/dev/null
-dns_service() {
-  cat <<YAML | hk apply -f - >/dev/null
-apiVersion: v1
-kind: Service
-metadata:
-  name: kube-dns-x-kube-system-x-$VC
-  namespace: $HNS
-spec:
-  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
-YAML
-}
-dns_service
+vcluster_host_services "$KC_host" "$HNS" "$VC"
+dns_service() { vcluster_dns_service "$KC_host" "$HNS" "$VC"; }
 vk create namespace "$VNS" >/dev/null
 hk create namespace bench-limit >/dev/null
 poll 60 'vk -n "$VNS" get serviceaccount default >/dev/null 2>&1' || { echo "no default ServiceAccount in virtual $VNS" >&2; exit 1; }

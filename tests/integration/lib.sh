@@ -83,3 +83,34 @@ metric() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# equals WANT -- COMMAND...: COMMAND prints WANT. For poll, which must run the command on every attempt
+# (`poll 10 test "$(cmd)" = x` would expand $(cmd) once).
+equals() {
+  local want=$1
+  shift 2
+  [ "$("$@")" = "$want" ]
+}
+
+# vcluster_dns_service KUBECONFIG HOST_NS VC: the virtual cluster's DNS Service as the services plugin names
+# it in the host namespace (the pods plugin waits for its ClusterIP).
+vcluster_dns_service() {
+  cat <<YAML | kubectl --kubeconfig "$1" apply -f - >/dev/null
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns-x-kube-system-x-$3
+  namespace: $2
+spec:
+  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
+YAML
+}
+
+# vcluster_host_services KUBECONFIG HOST_NS VC: what `vcluster create` puts in the host namespace: the
+# namespace, the vcluster's own Service (its ClusterIP is what pods see as KUBERNETES_SERVICE_HOST) and the
+# virtual DNS Service.
+vcluster_host_services() {
+  kubectl --kubeconfig "$1" create namespace "$2" >/dev/null
+  kubectl --kubeconfig "$1" -n "$2" create service clusterip "$3" --tcp=443:8443 >/dev/null
+  vcluster_dns_service "$@"
+}

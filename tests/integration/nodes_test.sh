@@ -26,25 +26,8 @@ VC_BED_SERVICE_CIDR=10.96.0.0/16 VC_BED_APISERVER_ARGS="--feature-gates=BoundSer
 # shellcheck disable=SC2154 # KC_host and KC_virt are set by start_cluster
 hk() { kubectl --kubeconfig "$KC_host" "$@" 2>/dev/null; }
 vk() { kubectl --kubeconfig "$KC_virt" "$@" 2>/dev/null; }
-hk create namespace "$HNS" >/dev/null
-hk -n "$HNS" create service clusterip "$VC" --tcp=443:8443 >/dev/null
-cat <<YAML | hk apply -f - >/dev/null
-apiVersion: v1
-kind: Service
-metadata:
-  name: kube-dns-x-kube-system-x-$VC
-  namespace: $HNS
-spec:
-  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
-YAML
+vcluster_host_services "$KC_host" "$HNS" "$VC"
 
-# equals WANT -- COMMAND...: COMMAND prints WANT. poll must run the command on every attempt, which
-# `poll 10 test "$(cmd)" = x` would not (it expands $(cmd) once).
-equals() {
-  local want=$1
-  shift 2
-  [ "$("$@")" = "$want" ]
-}
 names() { tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' '; }
 vnodes() { vk get nodes -o jsonpath='{.items[*].metadata.name}' | names; }
 hnodes() { hk get nodes -o jsonpath='{.items[*].metadata.name}' | names; }

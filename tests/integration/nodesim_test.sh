@@ -35,13 +35,6 @@ run_nodesim() {
   SIM_PID=$LAST_PID
   poll 30 grep -q '^3 nodes ready$' "$WORK/nodesim-$1.log"
 }
-# equals WANT -- COMMAND...: COMMAND prints WANT. For poll, which must run the command on every attempt:
-# `poll 10 test "$(cmd)" = x` would expand $(cmd) once, before the first attempt.
-equals() {
-  local want=$1
-  shift 2
-  [ "$("$@")" = "$want" ]
-}
 # metric NAME: one of nodesim's counters.
 m() { metric "$URL" "$1"; }
 

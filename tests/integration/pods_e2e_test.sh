@@ -20,19 +20,7 @@ VC_BED_SERVICE_CIDR=10.96.0.0/16 VC_BED_APISERVER_ARGS="--feature-gates=BoundSer
   start_cluster virt virtual
 hk() { kubectl --kubeconfig "$KC_host" "$@" 2>/dev/null; }
 vk() { kubectl --kubeconfig "$KC_virt" "$@" 2>/dev/null; }
-hk create namespace "$HNS" >/dev/null
-# What `vcluster create` puts in the host namespace: the vcluster's own Service (its ClusterIP is what
-# pods see as KUBERNETES_SERVICE_HOST) and, through the services plugin, the virtual DNS Service.
-hk -n "$HNS" create service clusterip "$VC" --tcp=443:8443 >/dev/null
-cat <<YAML | hk apply -f - >/dev/null
-apiVersion: v1
-kind: Service
-metadata:
-  name: kube-dns-x-kube-system-x-$VC
-  namespace: $HNS
-spec:
-  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
-YAML
+vcluster_host_services "$KC_host" "$HNS" "$VC"
 
 start_bg "$WORK/nodesim.log" "$NODESIM" --kubeconfig "$KC_host" --nodes 2
 check "two simulated nodes become Ready" \

@@ -30,24 +30,8 @@ hk() { kubectl --kubeconfig "$KC_host" "$@" 2>/dev/null; }
 # shellcheck disable=SC2154
 vk() { kubectl --kubeconfig "$KC_virt" "$@" 2>/dev/null; }
 check "the virtual cluster runs a kube-scheduler" test -s "$WORK/virt/pids/kube-scheduler.pid"
-hk create namespace "$HNS" >/dev/null
-hk -n "$HNS" create service clusterip "$VC" --tcp=443:8443 >/dev/null
-cat <<YAML | hk apply -f - >/dev/null
-apiVersion: v1
-kind: Service
-metadata:
-  name: kube-dns-x-kube-system-x-$VC
-  namespace: $HNS
-spec:
-  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
-YAML
+vcluster_host_services "$KC_host" "$HNS" "$VC"
 
-# equals WANT -- COMMAND...: COMMAND prints WANT (run afresh on every poll).
-equals() {
-  local want=$1
-  shift 2
-  [ "$("$@")" = "$want" ]
-}
 names() { tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' '; }
 vnodes() { vk get nodes -o jsonpath='{.items[*].metadata.name}' | names; }
 hnodes() { hk get nodes -o jsonpath='{.items[*].metadata.name}' | names; }
