@@ -35,25 +35,6 @@ std::string namespace_of(const json::Value& o) {
   return n != nullptr ? std::string(n->string_or("")) : std::string();
 }
 
-bool unbase64(const std::string& in, std::string* out) {
-  static const std::string t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  uint32_t acc = 0;
-  int bits = 0;
-  out->clear();
-  for (char c : in) {
-    if (c == '=' || c == '\n') continue;
-    size_t v = t.find(c);
-    if (v == std::string::npos) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return true;
-}
-
 // Reads the certificates of an earlier create from Secret NAME-certs, so an upgrade keeps every kubeconfig
 // and token valid. False when the Secret is missing or incomplete.
 bool existing_pki(KubeSync& host, const std::string& ns, const std::string& name, Pki* p) {

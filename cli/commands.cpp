@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/pki.hpp"
 #include "cli/proc.hpp"
 #include "config/keys.hpp"
 #include "engine/plugin_set.hpp"
@@ -36,26 +37,6 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Base64 decoding for Secret data (RFC 4648; whitespace ignored).
-bool unbase64(const std::string& in, std::string* out) {
-  static const std::string t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  uint32_t acc = 0;
-  int bits = 0;
-  out->clear();
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
-    size_t v = t.find(c);
-    if (v == std::string::npos) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return true;
 }
 
 // The kubeconfig of the virtual cluster: the control plane's admin kubeconfig (local driver) or the

@@ -37,5 +37,8 @@ Error make_pki(const PkiOptions& opts, Pki* out);
 
 // Base64 (RFC 4648, with padding), as kubeconfig *-data fields and Secret data hold it.
 std::string base64(const std::string& in);
+// The reverse, for Secret data and kubeconfig *-data fields; padding and whitespace are ignored. False on a
+// character outside the alphabet.
+bool unbase64(const std::string& in, std::string* out);
 
 }  // namespace vc::cli

@@ -266,6 +266,14 @@ TEST_CASE("first service IP and base64") {
   CHECK(vc::cli::base64("f") == "Zg==");
   CHECK(vc::cli::base64("fo") == "Zm8=");
   CHECK(vc::cli::base64("foo") == "Zm9v");
+  std::string back;
+  for (std::string in : {"", "f", "fo", "foo", std::string("\0\xff\x10 bytes", 9)}) {
+    REQUIRE(vc::cli::unbase64(vc::cli::base64(in), &back));
+    CHECK(back == in);
+  }
+  CHECK(vc::cli::unbase64("Zm9v\r\nYmFy ", &back));  // whitespace as in Secret data
+  CHECK(back == "foobar");
+  CHECK_FALSE(vc::cli::unbase64("Zm9v!", &back));
 }
 
 TEST_CASE("the rendered YAML reads back as the same objects") {
