@@ -20,13 +20,7 @@ hk create namespace "$HNS" >/dev/null
 
 port=$(free_port)
 URL=http://127.0.0.1:$port
-run_syncer() {
-  start_bg "$WORK/syncer-$1.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
-    --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" \
-    --plugins "$CMSYNC" --status-address "127.0.0.1:$port" --log-level debug
-  SYNCER_PID=$LAST_PID
-  poll 30 curl -sf "$URL/readyz" -o /dev/null
-}
+run_syncer() { syncer_up "$1" "$CMSYNC" --log-level debug; }
 
 # A foreign host ConfigMap whose name collides with what a virtual one would become.
 hk -n "$HNS" create configmap "clash-x-default-x-$VC" --from-literal=owner=someone-else >/dev/null

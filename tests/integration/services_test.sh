@@ -29,13 +29,7 @@ hk create namespace "$HNS" >/dev/null
 
 port=$(free_port)
 URL=http://127.0.0.1:$port
-run_syncer() {
-  start_bg "$WORK/syncer-$1.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
-    --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" \
-    --plugins "$SERVICES" --status-address "127.0.0.1:$port" --log-level debug
-  SYNCER_PID=$LAST_PID
-  poll 30 curl -sf "$URL/readyz" -o /dev/null
-}
+run_syncer() { syncer_up "$1" "$SERVICES" --log-level debug; }
 
 # vsvc/hsvc NAME JSONPATH: a field of virtual Service default/NAME, or of its host Service.
 vsvc() { vk -n default get service "$1" -o "jsonpath=$2"; }
