@@ -350,11 +350,15 @@ bool Engine::creates_target(const std::string& key) const {
   if (!rs.res.owned() || !rs.source || !rs.target) return false;
   auto src = rs.source->get(ns, name);
   if (!src || src->deleting) return false;
-  std::string tns = !rs.res.namespaced ? "" : rs.res.role == VCP_ROLE_TO_HOST ? settings_.host_namespace : ns;
-  return rs.target->get(tns, target_name(rs, ns, name)) == nullptr;
+  return rs.target->get(target_namespace(rs, ns), target_name(rs, ns, name)) == nullptr;
 }
 
 size_t Engine::queue_depth() const { return queue_ ? queue_->core().len() : pending_keys_.size(); }
+
+std::string Engine::target_namespace(const ResourceSlot& rs, const std::string& ns) const {
+  if (!rs.res.namespaced) return "";
+  return rs.res.role == VCP_ROLE_TO_HOST ? settings_.host_namespace : ns;
+}
 
 std::string Engine::target_name(const ResourceSlot& rs, const std::string& ns, const std::string& name) const {
   if (rs.res.role != VCP_ROLE_TO_HOST) return name;
@@ -416,7 +420,7 @@ void Engine::process(const std::string& key) {
   }
   rc->src = rs.source->get(rc->ns, rc->name);
   rc->tname = target_name(rs, rc->ns, rc->name);
-  rc->tns = !rs.res.namespaced ? "" : rs.res.role == VCP_ROLE_TO_HOST ? settings_.host_namespace : rc->ns;
+  rc->tns = target_namespace(rs, rc->ns);
   rc->tgt = rs.target->get(rc->tns, rc->tname);
   if (rc->tgt && !owned_target(rs, *rc->tgt)) {
     // Never modify or delete a host object the syncer does not own, even when its name collides. Ask the
@@ -722,19 +726,13 @@ void Engine::do_delete(Reconcile* rc, const std::string& options) {
   client(rs.target_side)->remove(rs.gvr, rc->tns, rc->tname, body, [this, alive, rc](kube::Result r) {
     if (alive.expired()) return;
     auto& rs2 = plugins_[rc->p]->resources[rc->r];
+    // A graceful delete answers with the object, now terminating; an immediate one with the object or a
+    // Status. The watch confirms either way; record what we know now.
+    rs2.target->observe_delete_answer(rc->tns, rc->tname, r.status, r.body);
     if (r.ok()) {
       metrics_.deletes++;
-      // A graceful delete answers with the object, now carrying deletionTimestamp; an immediate one with
-      // the object or a Status. Either way the watch confirms; record what we know now.
-      auto o = informer::remaining_after_delete(r.body);
-      if (o && o->name == rc->tname) {
-        rs2.target->observe(std::move(o));
-      } else {
-        rs2.target->observe_delete(rc->tns, rc->tname);
-      }
       finish(rc, queue::Result::ok());
     } else if (r.not_found()) {
-      rs2.target->observe_delete(rc->tns, rc->tname);
       finish(rc, queue::Result::ok());
     } else if (r.conflict() || r.status == 409) {
       finish(rc, queue::Result::retry());

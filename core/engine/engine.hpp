@@ -121,6 +121,9 @@ class Engine {
   void do_delete(Reconcile* rc, const std::string& options);
   void quarantine_check(size_t p);
   void on_all_synced();
+  // Where a source object's target lives: the host namespace for TO_HOST, the source's own otherwise, ""
+  // for cluster-scoped resources.
+  std::string target_namespace(const ResourceSlot& rs, const std::string& ns) const;
   std::string target_name(const ResourceSlot& rs, const std::string& ns, const std::string& name) const;
   bool owned_target(const ResourceSlot& rs, const informer::Object& target) const;
   bool source_key_of_target(const ResourceSlot& rs, const informer::Object& target, std::string* ns,

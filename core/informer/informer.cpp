@@ -3,10 +3,10 @@
 #include <simdjson.h>
 
 #include <charconv>
-#include <cstdio>
 #include <random>
 #include <utility>
 
+#include "json/json.hpp"
 #include "util/log.hpp"
 
 namespace vc::informer {
@@ -37,24 +37,6 @@ ObjectPtr from_element(simdjson::dom::element el, std::string json) {
   return obj;
 }
 
-void append_quoted(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
-
 // The object as minified JSON without metadata.managedFields. Server-side-apply bookkeeping is a third
 // or more of a typical object's JSON and nothing here reads it; leaving it out of the cache is safe for
 // writes too, because a PUT that omits managedFields keeps the server's (only an empty list resets them).
@@ -70,7 +52,7 @@ std::string compact(simdjson::dom::element el) {
   for (auto field : obj) {
     if (!first) out.push_back(',');
     first = false;
-    append_quoted(out, field.key);
+    json::quote_to(out, field.key);
     out.push_back(':');
     if (field.key != "metadata") {
       out += simdjson::minify(field.value);
@@ -82,7 +64,7 @@ std::string compact(simdjson::dom::element el) {
       if (m.key == "managedFields") continue;
       if (!mfirst) out.push_back(',');
       mfirst = false;
-      append_quoted(out, m.key);
+      json::quote_to(out, m.key);
       out.push_back(':');
       out += simdjson::minify(m.value);
     }
@@ -466,12 +448,10 @@ void Informer::for_each(const std::function<bool(const ObjectPtr&)>& fn, std::st
 
 std::vector<ObjectPtr> Informer::by_index(const std::string& index, std::string_view value) const {
   std::vector<ObjectPtr> out;
-  auto it = indexes_.find(index);
-  if (it == indexes_.end()) return out;
-  auto vit = it->second.values.find(std::string(value));
-  if (vit == it->second.values.end()) return out;
-  for (auto& k : vit->second)
-    if (auto o = get_key(k)) out.push_back(o);
+  for_each_in_index(index, value, [&out](const ObjectPtr& o) {
+    out.push_back(o);
+    return true;
+  });
   return out;
 }
 
@@ -503,6 +483,20 @@ void Informer::observe(ObjectPtr obj) {
 
 void Informer::observe_delete(std::string_view ns, std::string_view name) {
   erase(make_key(ns, name), true, nullptr);
+}
+
+void Informer::observe_delete_answer(std::string_view ns, std::string_view name, int status,
+                                     std::string_view body) {
+  if (status == 404) {
+    observe_delete(ns, name);
+  } else if (status >= 200 && status < 300) {
+    auto o = remaining_after_delete(body);
+    if (o && o->name == name && o->namespace_ == ns) {
+      observe(std::move(o));
+    } else {
+      observe_delete(ns, name);
+    }
+  }
 }
 
 }  // namespace vc::informer

@@ -113,6 +113,10 @@ class Informer {
   void observe(ObjectPtr obj);
   // Forgets an object the caller just deleted; the DELETED event that follows then finds nothing.
   void observe_delete(std::string_view ns, std::string_view name);
+  // Applies the answer of the caller's DELETE of ns/name (HTTP status and body): an object still terminating
+  // (graceful deletion, finalizers) is kept in its new state, anything else is forgotten; other statuses
+  // change nothing. Without it a key woken by the answer deletes the same object again.
+  void observe_delete_answer(std::string_view ns, std::string_view name, int status, std::string_view body);
 
  private:
   void list_page(std::string continue_token, std::shared_ptr<std::vector<ObjectPtr>> acc);

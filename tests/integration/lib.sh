@@ -128,3 +128,14 @@ syncer_up() {
   SYNCER_PID=$LAST_PID
   poll 30 curl -sf "http://127.0.0.1:$port/readyz" -o /dev/null
 }
+
+# check_no_sanitizer_reports: one check that no syncer log ($WORK/syncer-*.log) holds an AddressSanitizer,
+# LeakSanitizer or UndefinedBehaviorSanitizer report (they matter in a -Dsanitize=true build).
+check_no_sanitizer_reports() {
+  local pattern='runtime error\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer'
+  if grep -q "$pattern" "$WORK"/syncer-*.log 2>/dev/null; then
+    not_ok "sanitizer reports in the syncer logs: $(grep -h -m3 "$pattern" "$WORK"/syncer-*.log)"
+  else
+    ok "no sanitizer report in the syncer logs"
+  fi
+}

@@ -175,9 +175,5 @@ check "the virtual cluster shows exactly the matching nodes ($s0 $s2); $s1 is re
   poll 60 equals "$s0 $s2 " -- vnodes
 check "SIGTERM stops the syncer (exit 0)" stop_pid "$SYNCER_PID"
 
-if grep -q 'runtime error\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer' "$WORK"/syncer-*.log; then
-  not_ok "sanitizer reports in the syncer logs: $(grep -h -m3 'runtime error\|Sanitizer' "$WORK"/syncer-*.log)"
-else
-  ok "no sanitizer report in the syncer logs"
-fi
+check_no_sanitizer_reports
 summary

@@ -188,9 +188,5 @@ vk -n demo delete deployment api >/dev/null
 check "deleting the Deployment removes the host pods" poll 90 equals 0 -- hpod_count api
 check "SIGTERM stops the syncer (exit 0)" stop_pid "$SYNCER_PID"
 
-if grep -q 'runtime error\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer' "$WORK"/syncer-*.log; then
-  not_ok "sanitizer reports in the syncer logs: $(grep -h -m3 'runtime error\|Sanitizer' "$WORK"/syncer-*.log)"
-else
-  ok "no sanitizer report in the syncer logs"
-fi
+check_no_sanitizer_reports
 summary

@@ -176,9 +176,5 @@ check "the range probe left no Service behind" \
   test "$(ok_ get services -A -o name | grep -c ip-range-probe)" = 0
 check "SIGTERM stops that syncer cleanly (exit 0)" stop_pid "$SYNCER_PID"
 
-if grep -q 'ERROR: AddressSanitizer\|runtime error:' "$WORK"/syncer-*.log; then
-  not_ok "the syncer logs hold a sanitizer report"
-else
-  ok "no sanitizer report in the syncer logs"
-fi
+check_no_sanitizer_reports
 summary

@@ -49,3 +49,26 @@ TEST_CASE("remaining_after_delete tells an object still terminating from one alr
   CHECK(remaining_after_delete(R"({"metadata":{"name":"c","resourceVersion":"3"}})") == nullptr);
   CHECK(remaining_after_delete("not json") == nullptr);
 }
+
+TEST_CASE("observe_delete_answer keeps a terminating object and forgets a deleted one") {
+  // The cache alone: no loop or client is needed until start().
+  vc::informer::Informer inf(nullptr, nullptr, vc::kube::GVR{"", "v1", "pods"}, {});
+  const char* live = R"({"metadata":{"name":"p","namespace":"n","resourceVersion":"1"}})";
+  const char* terminating = R"({"metadata":{"name":"p","namespace":"n","resourceVersion":"2",
+    "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":30}})";
+  const char* removed = R"({"metadata":{"name":"p","namespace":"n","resourceVersion":"3",
+    "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":0}})";
+  inf.observe_write(live);
+  REQUIRE(inf.get("n", "p"));
+  inf.observe_delete_answer("n", "p", 500, "");  // a failed delete changes nothing
+  REQUIRE(inf.get("n", "p"));
+  CHECK_FALSE(inf.get("n", "p")->deleting);
+  inf.observe_delete_answer("n", "p", 200, terminating);
+  REQUIRE(inf.get("n", "p"));
+  CHECK(inf.get("n", "p")->deleting);
+  inf.observe_delete_answer("n", "p", 200, removed);
+  CHECK(inf.get("n", "p") == nullptr);
+  inf.observe_write(live);
+  inf.observe_delete_answer("n", "p", 404, R"({"kind":"Status","code":404})");
+  CHECK(inf.get("n", "p") == nullptr);
+}
