@@ -19,6 +19,7 @@
 # LIMIT_SECRETS=0 (skip the limit's Secret + pod variant), PERF_FREQ (perf samples per second, default 499),
 # IDEAL_IN_FLIGHT (pods in flight of the ideal client, default "2C 8C"),
 # SYNCER_PRELOAD (an LD_PRELOAD for the syncer only, e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2).
+# SYNCER_WRAP (words put between `env` and the syncer: variables, or a wrapper that execs it).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../tests/integration/lib.sh"
@@ -132,7 +133,7 @@ SYNCER_PID="" READY_S=""
 start_syncer() {
   local t0
   t0=$(date +%s.%N)
-  start_bg "$WORK/$1.log" env ${SYNCER_PRELOAD:+LD_PRELOAD=$SYNCER_PRELOAD} "$SYNCER" --name "$VC" --target-namespace "$HNS" \
+  start_bg "$WORK/$1.log" env ${SYNCER_PRELOAD:+LD_PRELOAD=$SYNCER_PRELOAD} ${SYNCER_WRAP:-} "$SYNCER" --name "$VC" --target-namespace "$HNS" \
     --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" --plugins "$PLUGINS" \
     --status-address "127.0.0.1:$SYNC_PORT" --max-connections "${SYNC_CONN:-$CONN}" ${SYNCER_ARGS:-}
   SYNCER_PID=$LAST_PID
@@ -146,6 +147,8 @@ start_syncer() {
 }
 stop_syncer() { [ -n "$SYNCER_PID" ] && stop_pid "$SYNCER_PID"; SYNCER_PID=""; }
 snap() { curl -sf "$URL/metrics" >"$OUT/$1.metrics"; }
+# heap FILE: "X MiB / Y MiB", the allocator's bytes in use and freed-but-kept in a snapshot.
+heap() { awk -v a="$(mval "$1" process_heap_in_use_bytes)" -v b="$(mval "$1" process_heap_free_bytes)" 'BEGIN {printf "%.1f MiB / %.1f MiB", a/1048576, b/1048576}'; }
 # mval FILE NAME_WITH_LABELS: a sample of a snapshot (0 when absent).
 mval() { awk -v k="$2" '$1 == k {print $2; f=1} END {if (!f) print 0}' "$1"; }
 # writes FILE [CODE_PREFIX]: create/update/patch/delete requests on both sides.
@@ -165,7 +168,8 @@ settle() {
     sleep 0.25
   done
 }
-# sampler FILE: every 0.5 s one line "seconds queue_depth reconciles host_requests virtual_requests" from
+# sampler FILE: every 0.5 s one line "seconds queue_depth reconciles host_requests virtual_requests hold
+# urgent_queued urgent_reconciling urgent_writes" from
 # /metrics, until FILE.stop exists. Run it in the background.
 sampler() {
   local t0
@@ -176,7 +180,11 @@ sampler() {
       $1 == "vcluster_syncer_reconciles_total" {r = $2}
       $1 ~ /^vcluster_syncer_api_requests_total\{side="host"/ {h += $2}
       $1 ~ /^vcluster_syncer_api_requests_total\{side="virtual"/ {v += $2}
-      END {printf "%.2f %d %d %d %d\n", now - t0, q, r, h, v}' >>"$1"
+      $1 == "vcluster_syncer_creation_hold" {hold = $2}
+      $1 ~ /^vcluster_syncer_creation_work\{kind="queued"/ {cq = $2}
+      $1 ~ /^vcluster_syncer_creation_work\{kind="reconciling"/ {cr = $2}
+      $1 ~ /^vcluster_syncer_creation_work\{kind="writes"/ {cw = $2}
+      END {printf "%.2f %d %d %d %d %d %d %d %d\n", now - t0, q, r, h, v, hold, cq, cr, cw}' >>"$1"
     sleep 0.5
   done
 }
@@ -338,6 +346,7 @@ print("virtual pod " + out[0] + "; host pod " + out[1])' 2>/dev/null)
     "$objs cached objects, $(awk -v b="$bytes" 'BEGIN {printf "%.1f MiB", b/1048576}') of JSON"
   row "memory: bytes per cached object$L" "$(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.0f B JSON", o ? b/o : 0}')" \
     "RSS growth per object $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B", o ? (r-i)/o : 0}'); ${mf:-?}"
+  row "memory: heap in use / freed but kept, with $PODS pods$L" "$(heap "$f")" "glibc mallinfo2; RSS minus heap in use is code, stacks and fragmentation"
 
   say "cost: deleting the $PODS pods through the syncer"
   lg burst$T-delete --action delete --prefix b --pods "$PODS" --until gone,host-gone
@@ -410,6 +419,7 @@ phase_restart() {
   row "memory after restart: $PODS pods + ConfigMaps + Secrets (peak)" \
     "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
     "$objs cached objects, $(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.1f MiB JSON, %.0f B/object", b/1048576, o ? b/o : 0}'), RSS growth over idle $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B/object", o ? (r-i)/o : 0}')"
+  row "memory after restart: heap in use / freed but kept" "$(heap "$f")" ""
   drain r --configmaps --secrets
   stop_syncer
 }

@@ -179,6 +179,7 @@ Error Engine::start() {
   qo.max_delay = settings_.backoff_cap;
   qo.qps = settings_.write_qps;
   qo.burst = static_cast<int>(settings_.write_qps);
+  qo.hold_max = settings_.creation_hold_max;
   queue_ = std::make_unique<queue::UvWorkQueue>(
       loop_, qo, [this](const std::string& key) { process(key); }, settings_.max_in_flight);
 
@@ -251,6 +252,7 @@ void Engine::on_all_synced() {
   // reconcile ever sees a half-filled cache and mistakes a missing object for a deleted one.
   for (auto& k : pending_keys_) queue_->add(k, creates_target(k));
   pending_keys_.clear();
+  update_hold();
   if (on_ready) on_ready();
 }
 
@@ -325,17 +327,36 @@ void Engine::add_key(const std::string& key) {
   } else if (queue_) {
     // Objects that are not on their target side yet go before status copies of those that are: during a
     // burst the API servers are the limit, and the time until every object exists is what tenants wait on.
-    queue_->add(key, creates_target(key));
+    const bool urgent = creates_target(key);
+    queue_->add(key, urgent);
+    if (urgent) update_hold();
   }
+}
+
+Engine::HoldInfo Engine::hold_info() const {
+  return {queue_ && queue_->core().held(), queue_ ? queue_->core().urgent_len() : 0, urgent_processing_.size(),
+          urgent_submits_};
+}
+
+bool Engine::held_back(std::chrono::steady_clock::time_point since) const {
+  return queue_ && queue_->core().held() && std::chrono::steady_clock::now() - since < settings_.creation_hold_max;
+}
+
+void Engine::update_hold() {
+  if (!queue_ || stopping_) return;
+  const bool on = queue_->core().urgent_len() > 0 || !urgent_processing_.empty() || urgent_submits_ > 0;
+  queue_->hold(on);
+  pump_submits(0);
+  pump_submits(1);
 }
 
 void Engine::pump_submits(int side) {
   auto& urgent = deferred_submits_[side][1];
   auto& rest = deferred_submits_[side][0];
-  while ((!urgent.empty() || !rest.empty()) && !stopping_ &&
+  while ((!urgent.empty() || (!rest.empty() && !held_back(rest.front().since))) && !stopping_ &&
          submits_in_flight_[side] < std::max<size_t>(settings_.max_submits_in_flight, 1)) {
     auto& q = urgent.empty() ? rest : urgent;
-    auto send = std::move(q.front());
+    auto send = std::move(q.front().send);
     q.pop_front();
     send();
   }
@@ -400,6 +421,10 @@ bool Engine::source_key_of_target(const ResourceSlot& rs, const informer::Object
 void Engine::process(const std::string& key) {
   auto* rc = new Reconcile;
   rc->key = key;
+  // A key queued as urgent may find its target there by now, and the urgent keys may have just run out:
+  // the hold is looked at again on every hand-out. (Plugin writes it held go out once it ends or runs out.)
+  if (creates_target(key)) urgent_processing_.insert(key);
+  update_hold();
   rc->started = std::chrono::steady_clock::now();
   if (!parse_work_key(key, &rc->p, &rc->r, &rc->ns, &rc->name) || rc->p >= plugins_.size() ||
       rc->r >= plugins_[rc->p]->resources.size()) {
@@ -747,6 +772,7 @@ void Engine::finish(Reconcile* rc, queue::Result result) {
   if (result.kind == queue::Result::Kind::kOk) first_seen_.erase(rc->key);
   if (result.kind == queue::Result::Kind::kRetry) metrics_.retries++;
   if (queue_) queue_->done(rc->key, result);
+  if (urgent_processing_.erase(rc->key) != 0) update_hold();
   delete rc;
 }
 

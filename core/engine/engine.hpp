@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <vcp/plugin.h>
@@ -46,6 +47,11 @@ struct Settings {
   // Writes that continue the creation of an object (its wake key's target does not exist yet: a pod's
   // TokenRequest and token Secret) go before the others (Event copies, Bindings).
   size_t max_submits_in_flight = 64;
+  // While objects are being created (urgent keys queued or in a reconcile, or their writes on the wire),
+  // reconciles of the other keys and the other plugin writes wait, for at most this long: during a burst
+  // both API servers are the limit, and status copies, Bindings and Event copies (2-3 writes per pod) would
+  // take their time from the creations. 0 turns the hold off.
+  std::chrono::milliseconds creation_hold_max{10000};
   std::chrono::milliseconds backoff_cap{30000};
   double write_qps = 0;                     // overall queue rate limit; 0 = none (the API server is the limit)
 };
@@ -81,6 +87,13 @@ class Engine {
   bool ready() const { return ready_; }
   const Metrics& metrics() const { return metrics_; }
   size_t queue_depth() const;
+  // The creation hold: whether it holds now, and the creation work it waits for (urgent keys queued, urgent
+  // keys in a reconcile, urgent plugin writes waiting or on the wire).
+  struct HoldInfo {
+    bool held;
+    size_t urgent_queued, urgent_processing, urgent_submits;
+  };
+  HoldInfo hold_info() const;
   // (plugin name, reason) of every quarantined plugin.
   std::vector<std::pair<std::string, std::string>> quarantined() const;
   // Every informer: (side, resource id, cached objects, cached JSON bytes).
@@ -110,8 +123,14 @@ class Engine {
   // Whether a key's reconcile would create its target (source present and not deleting, target absent):
   // such keys are urgent in the work queue.
   bool creates_target(const std::string& key) const;
-  // Sends deferred plugin writes of one side (0 virtual, 1 host) while slots are free.
+  // Sends deferred plugin writes of one side (0 virtual, 1 host) while slots are free; non-urgent ones
+  // only when the creation hold is off.
   void pump_submits(int side);
+  // Turns the creation hold on while creation work is pending, off when none is (then sends the held
+  // plugin writes).
+  void update_hold();
+  // Whether a non-urgent plugin write deferred at `since` must still wait for the creation hold.
+  bool held_back(std::chrono::steady_clock::time_point since) const;
   void enqueue(size_t p, size_t r, const std::string& ns, const std::string& name, uint64_t delay_ms);
   void process(const std::string& key);
   void finish(Reconcile* rc, queue::Result result);
@@ -148,7 +167,15 @@ class Engine {
   std::unordered_map<uint64_t, std::pair<int, std::string>> results_;
   uint64_t next_submit_ = 1;
   size_t submits_in_flight_[2] = {0, 0};                     // by side: 0 virtual, 1 host
-  std::deque<std::function<void()>> deferred_submits_[2][2];  // sends waiting for a slot: [side][urgent]
+  struct Deferred {
+    std::chrono::steady_clock::time_point since;
+    std::function<void()> send;
+  };
+  std::deque<Deferred> deferred_submits_[2][2];  // sends waiting for a slot: [side][urgent]
+  // Creation work, for the hold: keys handed out as urgent and not finished, and urgent plugin writes
+  // waiting or on the wire.
+  std::unordered_set<std::string> urgent_processing_;
+  size_t urgent_submits_ = 0;
   Metrics metrics_;
   bool started_ = false, ready_ = false, stopping_ = false;
   size_t pending_sync_ = 0;

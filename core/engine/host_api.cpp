@@ -215,13 +215,22 @@ struct HostApi {
     // At most max_submits_in_flight writes per side on the wire; the rest wait here, in order, and their
     // request deadline starts only when they are sent.
     const int si = side == VCP_SIDE_HOST ? 1 : 0;
-    auto send = [e, alive, si, side, gvr = rs->gvr, verb = w->verb, ns, name, sub, body = std::move(body),
+    const bool urgent = !wake.empty() && e->creates_target(wake);
+    if (urgent) {
+      e->urgent_submits_++;
+      e->update_hold();
+    }
+    auto send = [e, alive, si, side, urgent, gvr = rs->gvr, verb = w->verb, ns, name, sub, body = std::move(body),
                  done = std::move(done)]() mutable {
       e->submits_in_flight_[si]++;
-      auto finished = [e, alive, si, done = std::move(done)](kube::Result res) {
+      auto finished = [e, alive, si, urgent, done = std::move(done)](kube::Result res) {
         if (alive.expired()) return;
         e->submits_in_flight_[si]--;
         done(std::move(res));
+        if (urgent) {
+          e->urgent_submits_--;
+          e->update_hold();
+        }
         e->pump_submits(si);
       };
       kube::Client* cl = e->client(side);
@@ -234,12 +243,12 @@ struct HostApi {
         default: cl->remove(gvr, ns, name, std::move(body), std::move(finished)); break;
       }
     };
-    const bool urgent = !wake.empty() && e->creates_target(wake);
     if (e->submits_in_flight_[si] < std::max<size_t>(e->settings_.max_submits_in_flight, 1) &&
-        e->deferred_submits_[si][1].empty() && (urgent || e->deferred_submits_[si][0].empty())) {
+        e->deferred_submits_[si][1].empty() &&
+        (urgent || (e->deferred_submits_[si][0].empty() && !e->held_back(std::chrono::steady_clock::now())))) {
       send();
     } else {
-      e->deferred_submits_[si][urgent ? 1 : 0].emplace_back(std::move(send));
+      e->deferred_submits_[si][urgent ? 1 : 0].push_back({std::chrono::steady_clock::now(), std::move(send)});
     }
     return id;
   }

@@ -22,10 +22,8 @@ UvWorkQueue::~UvWorkQueue() {
 
 void UvWorkQueue::add(std::string_view key, bool urgent) {
   if (closing_) return;
-  if (queue_.add(key, urgent)) {
-    TimePoint now = Clock::now();
-    wake_at(now, now);
-  }
+  TimePoint now = Clock::now();
+  if (queue_.add(key, urgent, now)) wake_at(now, now);
 }
 
 void UvWorkQueue::add_after(std::string_view key, Duration delay) {
@@ -33,6 +31,16 @@ void UvWorkQueue::add_after(std::string_view key, Duration delay) {
   TimePoint now = Clock::now();
   queue_.add_after(key, delay, now);
   rearm(now);
+}
+
+void UvWorkQueue::hold(bool on) {
+  if (closing_) return;
+  const bool was = queue_.held();
+  queue_.hold(on);
+  if (was && !on) {
+    TimePoint now = Clock::now();
+    wake_at(now, now);
+  }
 }
 
 bool UvWorkQueue::done(const std::string& key, Result result) {
@@ -56,7 +64,7 @@ bool UvWorkQueue::done(const std::string& key, Result result) {
       queue_.add_after(key, result.after, now);
       break;
   }
-  queue_.done(key);
+  queue_.done(key, now);
   --in_flight_;
   // A slot is free: look for the next key on a later iteration rather than here, so that process() never
   // runs inside the reconciler's own call to done().

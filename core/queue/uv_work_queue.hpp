@@ -49,6 +49,8 @@ class UvWorkQueue {
   // add keys (its own included) without re-entering itself.
   void add(std::string_view key, bool urgent = false);
   void add_after(std::string_view key, Duration delay);
+  // Holds the non-urgent keys back while `on` (WorkQueue::hold); releasing the hold wakes the queue.
+  void hold(bool on);
 
   // Reports the end of a reconcile of key. Returns false for a key that was not handed out (or after
   // close), which is a reconciler bug worth surfacing.

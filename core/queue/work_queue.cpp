@@ -15,20 +15,33 @@ WorkQueue::WorkQueue(Options opts) : opts_(opts) {
   }
 }
 
-bool WorkQueue::add(std::string_view key, bool urgent) {
+bool WorkQueue::add(std::string_view key, bool urgent, TimePoint now) {
   if (shut_down_) return false;
   std::string k(key);
-  if (!dirty_.insert(k).second) return false;
+  const bool processing = processing_.count(k) != 0;
+  if (!dirty_.insert(k).second) {
+    // Already queued (or dirty while processing): only an upgrade to urgent changes anything.
+    if (!urgent || !urgent_keys_.insert(k).second) return false;
+    if (!processing) urgent_.push_back(std::move(k));
+    return true;
+  }
   // A key being processed stays out of the queue until done(): that is what keeps reconciles of one key
   // from overlapping.
-  if (processing_.count(k) == 0) (urgent ? urgent_ : queue_).push_back(std::move(k));
+  if (urgent) urgent_keys_.insert(k);
+  if (processing) return true;
+  ++ready_;
+  if (urgent) {
+    urgent_.push_back(std::move(k));
+  } else {
+    queue_.emplace_back(std::move(k), now);
+  }
   return true;
 }
 
 void WorkQueue::add_after(std::string_view key, Duration delay, TimePoint now) {
   if (shut_down_) return;
   if (delay <= Duration::zero()) {
-    add(key);
+    add(key, false, now);
     return;
   }
   TimePoint deadline = now + delay;
@@ -67,9 +80,10 @@ int WorkQueue::failures(std::string_view key) const {
 void WorkQueue::promote(TimePoint now) {
   while (!waiting_.empty() && waiting_.begin()->first <= now) {
     std::string key = waiting_.begin()->second;
+    const TimePoint due = waiting_.begin()->first;
     waiting_.erase(waiting_.begin());
     waiting_by_key_.erase(key);
-    add(key);
+    add(key, false, due);
   }
 }
 
@@ -81,36 +95,67 @@ TimePoint WorkQueue::token_ready_at(TimePoint now) const {
 std::optional<std::string> WorkQueue::pop(TimePoint now) {
   if (shut_down_) return std::nullopt;
   promote(now);
-  if (urgent_.empty() && queue_.empty()) return std::nullopt;
+  // Stale entries (keys moved to the urgent ones and handed out from there) are dropped here.
+  while (!queue_.empty() &&
+         (dirty_.count(queue_.front().first) == 0 || processing_.count(queue_.front().first) != 0))
+    queue_.pop_front();
+  if (urgent_.empty() && (queue_.empty() || (held() && now - queue_.front().second < opts_.hold_max)))
+    return std::nullopt;
   if (interval_ != Duration::zero()) {
     if (token_ready_at(now) > now) return std::nullopt;
     tat_ = std::max(tat_.value_or(now), now) + interval_;
   }
-  auto& from = urgent_.empty() ? queue_ : urgent_;
-  std::string key = std::move(from.front());
-  from.pop_front();
+  std::string key;
+  if (!urgent_.empty()) {
+    key = std::move(urgent_.front());
+    urgent_.pop_front();
+    urgent_keys_.erase(key);
+  } else {
+    key = std::move(queue_.front().first);
+    queue_.pop_front();
+  }
   dirty_.erase(key);
+  --ready_;
   processing_.insert(key);
   return key;
 }
 
-bool WorkQueue::done(std::string_view key) {
+bool WorkQueue::done(std::string_view key, TimePoint now) {
   auto node = processing_.extract(std::string(key));
   if (node.empty()) return false;
-  if (!shut_down_ && dirty_.count(node.value()) != 0) queue_.push_back(std::move(node.value()));
+  if (!shut_down_ && dirty_.count(node.value()) != 0) {
+    ++ready_;
+    if (urgent_keys_.count(node.value()) != 0) {
+      urgent_.push_back(std::move(node.value()));
+    } else {
+      queue_.emplace_back(std::move(node.value()), now);
+    }
+  }
   return true;
+}
+
+const std::pair<std::string, TimePoint>* WorkQueue::first_rest() const {
+  for (const auto& e : queue_)
+    if (dirty_.count(e.first) != 0 && processing_.count(e.first) == 0) return &e;
+  return nullptr;
 }
 
 std::optional<TimePoint> WorkQueue::next_wakeup(TimePoint now) const {
   if (shut_down_) return std::nullopt;
   std::optional<TimePoint> when;
-  bool ready = !urgent_.empty() || !queue_.empty() || (!waiting_.empty() && waiting_.begin()->first <= now);
-  if (ready) {
-    when = token_ready_at(now);
-  } else if (!waiting_.empty()) {
-    // The key becomes ready at its deadline, and can be handed out once a token is there as well.
-    when = std::max(waiting_.begin()->first, token_ready_at(now));
+  if (!urgent_.empty()) return token_ready_at(now);
+  // When the first non-urgent key may go: now, or once it has waited hold_max while held. Delayed keys
+  // count as queued at their deadline.
+  auto rest_at = [&](TimePoint queued) { return held() ? std::max(now, queued + opts_.hold_max) : now; };
+  if (ready_ > 0) {
+    if (const auto* e = first_rest()) when = rest_at(e->second);
   }
+  if (!waiting_.empty()) {
+    const TimePoint due = waiting_.begin()->first;
+    const TimePoint at = due <= now ? rest_at(due) : (held() ? due + opts_.hold_max : due);
+    when = when ? std::min(*when, at) : at;
+  }
+  if (when) when = std::max(*when, token_ready_at(now));
   return when;
 }
 
@@ -119,6 +164,8 @@ void WorkQueue::shutdown() {
   urgent_.clear();
   queue_.clear();
   dirty_.clear();
+  urgent_keys_.clear();
+  ready_ = 0;
   waiting_.clear();
   waiting_by_key_.clear();
 }

@@ -36,6 +36,10 @@ class WorkQueue {
     // behaves as burst 1 (a bucket that can never hold a token would stall the queue forever).
     double qps = 0;
     int burst = 0;
+    // The longest a hold (below) keeps a non-urgent key back: a key that has waited this long is handed out
+    // (after the urgent ones) while the hold lasts, so that status copies and node heartbeats are late by
+    // at most this much however long a burst of creations goes on. Zero turns holds off.
+    Duration hold_max = std::chrono::seconds(10);
   };
 
   WorkQueue() : WorkQueue(Options{}) {}
@@ -44,8 +48,18 @@ class WorkQueue {
   // Queues key unless it is already queued; a key being processed is only marked dirty. Returns whether
   // the call changed anything (false for a duplicate or after shutdown). An urgent key is handed out before
   // every non-urgent one (the engine marks keys whose target does not exist yet, so that objects reach the
-  // host before status is copied back for those already there); a key already queued keeps its place.
-  bool add(std::string_view key, bool urgent = false);
+  // host before status is copied back for those already there). Adding a key queued as non-urgent with
+  // urgent moves it to the urgent keys (it is handed out once); a key marked urgent while it is processed
+  // is queued as urgent when done.
+  // `now` is when the key was added, for the hold (callers that never hold may leave it out).
+  bool add(std::string_view key, bool urgent = false, TimePoint now = {});
+  // Holds the non-urgent keys back while `on` (the engine holds them while objects are being created, so
+  // that the API servers spend the burst on creations): pop() hands out urgent keys, and non-urgent ones
+  // only once they have waited Options::hold_max.
+  void hold(bool on) { held_ = on; }
+  bool held() const { return held_ && opts_.hold_max > Duration::zero(); }
+  // Urgent keys ready to be handed out.
+  std::size_t urgent_len() const { return urgent_.size(); }
   // Adds key once `delay` has passed. A key already waiting keeps the earlier of the two deadlines. A delay
   // of zero or less is add().
   void add_after(std::string_view key, Duration delay, TimePoint now);
@@ -59,9 +73,9 @@ class WorkQueue {
   // Hands out the next key, moving it to processing; nullopt when nothing is ready, the token bucket is
   // empty, or the queue is shut down. Delayed keys whose deadline is <= now become ready first.
   std::optional<std::string> pop(TimePoint now);
-  // Ends processing of key. If key was added meanwhile it is queued again. Returns false (and changes
-  // nothing) for a key that was not being processed.
-  bool done(std::string_view key);
+  // Ends processing of key. If key was added meanwhile it is queued again (waiting since `now`, for the
+  // hold). Returns false (and changes nothing) for a key that was not being processed.
+  bool done(std::string_view key, TimePoint now = {});
 
   // When calling pop() may next return a key: `now` if one is ready and a token is available, else the
   // earliest of the next token and the next delayed deadline; nullopt when there is nothing to wait for.
@@ -71,7 +85,7 @@ class WorkQueue {
   bool is_processing(std::string_view key) const { return processing_.count(std::string(key)) != 0; }
 
   // Keys ready to be handed out (not counting delayed or in-process keys).
-  std::size_t len() const { return urgent_.size() + queue_.size(); }
+  std::size_t len() const { return ready_; }
   // Keys handed out and not yet done.
   std::size_t processing() const { return processing_.size(); }
   // Keys waiting for a deadline.
@@ -89,9 +103,20 @@ class WorkQueue {
   TimePoint token_ready_at(TimePoint now) const;
 
   Options opts_;
-  std::deque<std::string> urgent_, queue_;
+  // The first non-urgent entry that is not stale (see queue_), or nullptr.
+  const std::pair<std::string, TimePoint>* first_rest() const;
+
+  // queue_ holds the non-urgent keys with the time each was queued. A key moved to the urgent keys leaves
+  // a stale entry there, skipped when it reaches the front (a key is handed out only while dirty and not
+  // processing).
+  std::deque<std::string> urgent_;
+  std::deque<std::pair<std::string, TimePoint>> queue_;
   // Keys that need processing: queued ones, and processing ones added again (client-go's "dirty" set).
   std::unordered_set<std::string> dirty_;
+  // Keys in urgent_, and processing keys added again as urgent.
+  std::unordered_set<std::string> urgent_keys_;
+  std::size_t ready_ = 0;  // dirty keys not processing: what len() reports
+  bool held_ = false;
   std::unordered_set<std::string> processing_;
   // Delayed keys ordered by deadline, with the reverse index to keep the earliest deadline per key.
   std::set<std::pair<TimePoint, std::string>> waiting_;

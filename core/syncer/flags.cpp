@@ -29,6 +29,8 @@ Flags:
   --lease-duration S, --renew-deadline S, --retry-period S   (60, 40, 15)
   --max-in-flight N            concurrent reconciles (default 64)
   --max-connections N          keep-alive connections per API server (default 16)
+  --creation-hold S            while objects are being created, other work (status copies, Event copies)
+                               waits, each item for at most S seconds (default 10; 0 = never waits)
   -h, --help
 )";
 }
@@ -93,6 +95,16 @@ Error parse_flags(int argc, char** argv, Flags* f) {
       {"--retry-period", num("--retry-period", &f->retry_period)},
       {"--max-in-flight", num("--max-in-flight", &f->max_in_flight)},
       {"--max-connections", num("--max-connections", &f->max_connections)},
+      {"--creation-hold",
+       [f](const std::string& v) {
+         char* end = nullptr;
+         long n = std::strtol(v.c_str(), &end, 10);
+         if (v.empty() || *end != '\0' || n < 0 || n > 3600)
+           return Error(ErrorKind::kInvalidArgument,
+                        "--creation-hold needs whole seconds from 0 to 3600, got '" + v + "'");
+         f->creation_hold = static_cast<int>(n);
+         return Error();
+       }},
   };
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];

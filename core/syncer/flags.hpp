@@ -22,6 +22,7 @@ struct Flags {
   int lease_duration = 60, renew_deadline = 40, retry_period = 15;
   size_t max_in_flight = 64;     // --max-in-flight: concurrent reconciles
   size_t max_connections = 16;   // --max-connections: keep-alive connections per API server
+  int creation_hold = 10;        // --creation-hold: seconds other work may wait for creations (0 = never)
   bool help = false;
 };
 

@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   s.cluster_domain = app.values.get_string("syncer.clusterDomain");
   if (s.cluster_domain.empty()) s.cluster_domain = "cluster.local";
   s.max_in_flight = f.max_in_flight;
+  s.creation_hold_max = std::chrono::seconds(f.creation_hold);
   app.eng = std::make_unique<engine::Engine>(app.loop, app.virt.get(), app.host.get(), s, &app.values);
   std::string names;
   for (auto& p : plugins) {

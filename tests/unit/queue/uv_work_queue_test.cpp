@@ -180,3 +180,33 @@ TEST_CASE("close with keys queued and in flight: nothing more is processed and t
   CHECK(calls == 2);
   CHECK(uv_loop_close(&loop) == 0);
 }
+
+TEST_CASE("held keys wait while urgent ones run, and go as soon as the hold is released") {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  std::vector<std::string> order;
+  std::unique_ptr<UvWorkQueue> q;
+  WorkQueue::Options o;
+  o.hold_max = 60s;  // far beyond the test: only the release can let "status" go
+  q = std::make_unique<UvWorkQueue>(
+      &loop, o,
+      [&](const std::string& key) {
+        order.push_back(key);
+        defer(&loop, [&, key] { q->done(key, Result::ok()); });
+      },
+      4);
+  q->hold(true);
+  q->add("status");
+  q->add("create", true);
+  REQUIRE(run_until(&loop, [&] { return order.size() == 1 && q->in_flight() == 0; }));
+  CHECK(order == std::vector<std::string>{"create"});
+  // Nothing else runs while held: a few loop turns leave "status" queued.
+  for (int i = 0; i < 5; ++i) uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK(order.size() == 1);
+  CHECK(q->core().len() == 1);
+  q->hold(false);
+  REQUIRE(run_until(&loop, [&] { return order.size() == 2; }, 2s));
+  CHECK(order.back() == "status");
+  REQUIRE(run_until(&loop, [&] { return q->in_flight() == 0; }));
+  close_and_check(&loop, *q);
+}

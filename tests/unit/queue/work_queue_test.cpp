@@ -173,23 +173,93 @@ TEST_CASE("shutdown drops queued and delayed keys and refuses adds; done never r
   CHECK_FALSE(q.next_wakeup(t0).has_value());
 }
 
-TEST_CASE("urgent keys are handed out before the others; a queued key keeps its place") {
+TEST_CASE("urgent keys are handed out before the others; an urgent add moves a queued key ahead") {
   WorkQueue q;
   TimePoint now{};
   q.add("status-a");
   q.add("status-b");
   q.add("create-a", true);
-  q.add("status-b", true);  // already queued: stays where it is
+  CHECK(q.add("status-b", true));  // queued as non-urgent: moves to the urgent keys, handed out once
+  CHECK_FALSE(q.add("status-b", true));
   q.add("create-b", true);
   CHECK(q.len() == 4);
-  CHECK(drain(q, now) == std::vector<std::string>{"create-a", "create-b", "status-a", "status-b"});
-  // A key added again while it is processed is queued once done(), at the back of the normal queue.
+  CHECK(q.urgent_len() == 3);
+  CHECK(drain(q, now) == std::vector<std::string>{"create-a", "status-b", "create-b", "status-a"});
+  CHECK(q.len() == 0);
+  // A key added again while it is processed is queued once done(), as urgent if it was added as urgent.
   q.add("x");
   REQUIRE(q.pop(now) == std::optional<std::string>("x"));
   q.add("y");
   q.add("x", true);
+  CHECK(q.len() == 1);
   q.done("x");
-  CHECK(q.pop(now) == std::optional<std::string>("y"));  // a requeue after done() is not urgent
+  CHECK(q.len() == 2);
+  CHECK(q.pop(now) == std::optional<std::string>("x"));
+  CHECK(q.pop(now) == std::optional<std::string>("y"));
+  q.done("x");
+  q.done("y");
+  // ...and as non-urgent otherwise.
+  q.add("z");
+  REQUIRE(q.pop(now) == std::optional<std::string>("z"));
+  q.add("w");
+  q.add("z");
+  q.done("z");
+  CHECK(q.pop(now) == std::optional<std::string>("w"));
   q.shutdown();
   CHECK(q.len() == 0);
+}
+
+TEST_CASE("a hold keeps non-urgent keys back until it is released or they have waited hold_max") {
+  WorkQueue::Options o;
+  o.hold_max = 10s;
+  WorkQueue q(o);
+  TimePoint t0{};
+  q.add("status", false, t0);
+  q.add("create", true, t0);
+  q.hold(true);
+  CHECK(q.held());
+  CHECK(q.pop(t0) == std::optional<std::string>("create"));
+  CHECK_FALSE(q.pop(t0 + 1s).has_value());  // held
+  CHECK(q.len() == 1);
+  // Nothing to hand out until "status" has waited 10 s.
+  CHECK(q.next_wakeup(t0 + 1s) == std::optional<TimePoint>(t0 + 10s));
+  // Urgent keys still go while held.
+  q.add("create-2", true, t0 + 1s);
+  CHECK(q.next_wakeup(t0 + 1s) == std::optional<TimePoint>(t0 + 1s));
+  CHECK(q.pop(t0 + 1s) == std::optional<std::string>("create-2"));
+  // A key added later waits its own 10 s: the hold's age does not matter, only each key's.
+  q.add("status-2", false, t0 + 5s);
+  CHECK_FALSE(q.pop(t0 + 9s).has_value());
+  CHECK(q.pop(t0 + 10s) == std::optional<std::string>("status"));
+  CHECK_FALSE(q.pop(t0 + 14s).has_value());
+  CHECK(q.next_wakeup(t0 + 14s) == std::optional<TimePoint>(t0 + 15s));
+  // Released: non-urgent keys go at once.
+  q.hold(false);
+  CHECK(q.next_wakeup(t0 + 14s) == std::optional<TimePoint>(t0 + 14s));
+  CHECK(q.pop(t0 + 14s) == std::optional<std::string>("status-2"));
+  // A key requeued by done() waits from then.
+  q.done("status-2", t0 + 14s);
+  q.add("status-2", false, t0 + 14s);
+  REQUIRE(q.pop(t0 + 14s) == std::optional<std::string>("status-2"));
+  q.add("status-2", false, t0 + 14s);
+  q.hold(true);
+  q.done("status-2", t0 + 20s);
+  CHECK_FALSE(q.pop(t0 + 29s).has_value());
+  CHECK(q.pop(t0 + 30s) == std::optional<std::string>("status-2"));
+  // Delayed keys that come due during a hold count as queued at their deadline.
+  q.add_after("later", 1s, t0 + 40s);
+  CHECK(q.next_wakeup(t0 + 40s) == std::optional<TimePoint>(t0 + 51s));
+  CHECK_FALSE(q.pop(t0 + 45s).has_value());
+  CHECK(q.pop(t0 + 51s) == std::optional<std::string>("later"));
+}
+
+TEST_CASE("hold_max 0 turns the hold off") {
+  WorkQueue::Options o;
+  o.hold_max = Duration::zero();
+  WorkQueue q(o);
+  TimePoint t0{};
+  q.add("status", false, t0);
+  q.hold(true);
+  CHECK_FALSE(q.held());
+  CHECK(q.pop(t0) == std::optional<std::string>("status"));
 }
