@@ -30,6 +30,19 @@ namespace detail {
 namespace {
 
 constexpr size_t kReadBufferSize = 64 * 1024;
+
+// The buffers a read lands in: raw bytes from the socket, and bytes TLS decrypted from them. Both are used
+// only inside one read callback (everything in them is fed to TLS or the HTTP parser before it returns),
+// and the loop runs one callback at a time, so every connection of the thread shares the same two instead
+// of holding 128 KiB each.
+char* read_buffer() {
+  thread_local std::unique_ptr<char[]> b = std::make_unique<char[]>(kReadBufferSize);
+  return b.get();
+}
+char* plain_buffer() {
+  thread_local std::unique_ptr<char[]> b = std::make_unique<char[]>(kReadBufferSize);
+  return b.get();
+}
 // A Content-Length larger than this is not trusted for pre-allocation; the body still grows as it arrives.
 constexpr uint64_t kMaxReserve = 256ull << 20;
 
@@ -232,8 +245,6 @@ class Connection {
   int open_handles_ = 0;
 
   std::unique_ptr<TlsSession> tls_;
-  std::unique_ptr<char[]> rbuf_;
-  std::unique_ptr<char[]> pbuf_;  // decrypted bytes
 
   llhttp_t parser_{};
   bool field_open_ = false;
@@ -356,7 +367,6 @@ void Connection::on_connect(uv_connect_t* req, int status) {
   }
   ++c->core_->counters().connections_opened;
   uv_tcp_nodelay(c->tcp_, 1);
-  c->rbuf_ = std::make_unique<char[]>(kReadBufferSize);
   int rc =
       uv_read_start(reinterpret_cast<uv_stream_t*>(c->tcp_), &Connection::on_alloc, &Connection::on_read);
   if (rc < 0) {
@@ -374,7 +384,6 @@ void Connection::on_connect(uv_connect_t* req, int status) {
     c->fail(std::move(err));
     return;
   }
-  c->pbuf_ = std::make_unique<char[]>(kReadBufferSize);
   c->state_ = State::kHandshaking;
   c->handshake_step();
 }
@@ -472,9 +481,8 @@ void Connection::on_write(uv_write_t* req, int status) {
   }
 }
 
-void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* c = static_cast<Connection*>(h->data);
-  *buf = uv_buf_init(c->rbuf_.get(), kReadBufferSize);
+void Connection::on_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  *buf = uv_buf_init(read_buffer(), kReadBufferSize);
 }
 
 void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
@@ -506,9 +514,10 @@ void Connection::on_bytes(const char* data, size_t len) {
   }
   while (!closing()) {
     size_t n = 0;
-    TlsSession::Status s = tls_->read(pbuf_.get(), kReadBufferSize, &n);
+    char* plain = plain_buffer();
+    TlsSession::Status s = tls_->read(plain, kReadBufferSize, &n);
     if (s == TlsSession::Status::kOk) {
-      feed_http(pbuf_.get(), n);
+      feed_http(plain, n);
       continue;
     }
     if (!flush_tls()) return;

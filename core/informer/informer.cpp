@@ -82,6 +82,10 @@ simdjson::dom::parser& parser() {
   return p;
 }
 
+void release_if_large(size_t parsed) {
+  if (parsed > 64 * 1024) parser() = simdjson::dom::parser();
+}
+
 // One list page, parsed: runs on any thread (it touches only its own data and a thread-local parser).
 struct ParsedPage {
   std::string body;
@@ -109,10 +113,10 @@ void parse_page(ParsedPage* page) {
     if (meta["continue"].get(cont) == simdjson::SUCCESS) page->continue_token = std::string(cont);
   }
   page->ok = true;
-  // A parser keeps the capacity of the largest document it parsed, several times the text's size, for as
+  // A parser keeps the capacity of the largest document it parsed, about ten times the text's size, for as
   // long as its thread lives. List pages of 500 pods are megabytes (and libuv's pool has four threads),
-  // while watch events are kilobytes: after a large page, give the memory back.
-  if (page->body.size() > (1u << 20)) parser() = simdjson::dom::parser();
+  // while watch events and write answers are kilobytes: after a page over 64 KiB, give the memory back.
+  release_if_large(page->body.size());
   page->body.clear();
   page->body.shrink_to_fit();
 }
@@ -131,7 +135,9 @@ std::string make_key(std::string_view ns, std::string_view name) {
 ObjectPtr make_object(std::string_view json) {
   simdjson::dom::element el;
   if (parser().parse(json.data(), json.size()).get(el) != simdjson::SUCCESS) return nullptr;
-  return from_element(el, compact(el));
+  ObjectPtr o = from_element(el, compact(el));
+  release_if_large(json.size());
+  return o;
 }
 
 ObjectPtr remaining_after_delete(std::string_view body) {

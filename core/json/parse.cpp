@@ -337,6 +337,14 @@ class ErrorLocator {
   std::size_t pos_ = 0;
 };
 
+// A DOM parser keeps buffers for the largest document it parsed, about ten times its size, for as long as
+// its thread lives. Objects are kilobytes; after a large one (a big ConfigMap, a list page) the memory goes
+// back at once.
+constexpr std::size_t kKeepParserFor = 64 * 1024;
+void release_if_large(simdjson::dom::parser& p, std::size_t parsed) {
+  if (parsed > kKeepParserFor) p = simdjson::dom::parser();
+}
+
 simdjson::dom::parser& dom_parser() {
   // One parser per thread: it owns buffers sized to the largest document seen, so reusing it avoids an
   // allocation per parse. The loop thread is the only parser in practice; plugins may call from theirs.
@@ -364,7 +372,9 @@ std::optional<Value> parse(std::string_view text, std::string* error) {
     }
     return std::nullopt;
   }
-  return convert(root);
+  std::optional<Value> v = convert(root);
+  release_if_large(dom_parser(), text.size());
+  return v;
 }
 
 namespace {
@@ -431,9 +441,16 @@ bool same(std::string_view a, std::string_view b, std::initializer_list<std::str
   simdjson::dom::element ea, eb;
   if (pa.parse(a.data(), a.size(), true).get(ea) != simdjson::SUCCESS) return false;
   if (pb.parse(b.data(), b.size(), true).get(eb) != simdjson::SUCCESS) return false;
-  if (skip.size() == 0 || !ea.is_object() || !eb.is_object()) return same_element(ea, eb, 0);
-  simdjson::dom::object oa = ea.get_object().value_unsafe(), ob = eb.get_object().value_unsafe();
-  return same_members(oa, ob, skip, 0);
+  bool equal;
+  if (skip.size() == 0 || !ea.is_object() || !eb.is_object()) {
+    equal = same_element(ea, eb, 0);
+  } else {
+    simdjson::dom::object oa = ea.get_object().value_unsafe(), ob = eb.get_object().value_unsafe();
+    equal = same_members(oa, ob, skip, 0);
+  }
+  release_if_large(pa, a.size());
+  release_if_large(pb, b.size());
+  return equal;
 }
 
 std::shared_ptr<const Value> ParseCache::parse(std::string_view text) {

@@ -301,6 +301,12 @@ struct WatchDecoder {
       return;
     }
     if (h.on_event) h.on_event(ev);
+    // The stream's parser keeps buffers for its largest event (about ten times its size): give them back
+    // after a large one (a big ConfigMap), since events are usually kilobytes.
+    if (l.size() > 64 * 1024) {
+      parser = simdjson::dom::parser();
+      minified = std::string();
+    }
   }
 };
 }  // namespace

@@ -72,3 +72,18 @@ TEST_CASE("observe_delete_answer keeps a terminating object and forgets a delete
   inf.observe_delete_answer("n", "p", 404, R"({"kind":"Status","code":404})");
   CHECK(inf.get("n", "p") == nullptr);
 }
+
+TEST_CASE("make_object keeps working across a large object (whose parser memory is given back)") {
+  std::string big = R"({"metadata":{"name":"big","namespace":"ns","uid":"u","resourceVersion":"7"},"data":{"x":")" +
+                    std::string(200 * 1024, 'x') + "\"}}";
+  for (int round = 0; round < 2; round++) {
+    auto o = vc::informer::make_object(big);
+    REQUIRE(o);
+    CHECK(o->name == "big");
+    CHECK(o->json.size() == big.size());
+    auto s = vc::informer::make_object(R"({"metadata":{"name":"small","resourceVersion":"8"}})");
+    REQUIRE(s);
+    CHECK(s->name == "small");
+    CHECK(s->resource_version == "8");
+  }
+}

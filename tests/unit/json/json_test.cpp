@@ -359,3 +359,26 @@ TEST_CASE("ParseCache parses a text once and finds it again by content") {
   cache.parse(a_again);
   CHECK(cache.misses() == 5);
 }
+
+TEST_CASE("parse and same keep working across a large document (whose parser memory is given back)") {
+  // A ConfigMap of about 200 KiB, then small objects: the per-thread parsers are replaced after the large
+  // one, and every later parse must still see its own document.
+  std::string big = "{\"metadata\":{\"name\":\"big\"},\"data\":{";
+  for (int i = 0; i < 4000; i++) {
+    if (i) big += ",";
+    big += "\"k" + std::to_string(i) + "\":\"" + std::string(40, static_cast<char>('a' + i % 26)) + "\"";
+  }
+  big += "}}";
+  REQUIRE(big.size() > 128 * 1024);
+  for (int round = 0; round < 2; round++) {
+    auto v = vc::json::parse(big);
+    REQUIRE(v.has_value());
+    CHECK(v->at({"data", "k3999"})->as_string() == std::string(40, static_cast<char>('a' + 3999 % 26)));
+    CHECK(vc::json::same(big, big));
+    auto small = vc::json::parse(R"({"metadata":{"name":"small"}})");
+    REQUIRE(small.has_value());
+    CHECK(small->at({"metadata", "name"})->as_string() == "small");
+    CHECK(vc::json::same(R"({"a":1,"b":[2]})", R"({"b":[2],"a":1})"));
+    CHECK_FALSE(vc::json::same(big, R"({"metadata":{"name":"big"}})"));
+  }
+}
