@@ -160,12 +160,15 @@ void Engine::add_plugin(plugin::LoadedPlugin loaded) {
 
 informer::Informer* Engine::informer_for(vcp_side side, const plugin::Resource& r, const std::string& ns,
                                          const std::string& selector) {
-  std::string id = std::string(side_name(side)) + "|" + r.gvr() + "|" + ns + "|" + selector;
+  // An uncached informer is its own: a plugin that declared the resource cached must find its objects.
+  std::string id = std::string(side_name(side)) + "|" + r.gvr() + "|" + ns + "|" + selector +
+                   (r.uncached ? "|uncached" : "");
   auto& slot = informers_[id];
   if (!slot) {
     informer::Options o;
     o.namespace_ = ns;
     o.label_selector = selector;
+    o.keep_objects = !r.uncached;
     slot = std::make_unique<informer::Informer>(loop_, client(side),
                                                 kube::GVR{r.group, r.version, r.resource, r.namespaced, r.kind}, o);
   }

@@ -134,6 +134,12 @@ struct HostApi {
                  ps ? ps->name : "?");
       return 0;
     }
+    if (r < ps->resources.size() && ps->resources[r].res.uncached) {
+      log().warn("plugin {}: add_index on {}, which it declared VCP_RES_UNCACHED: nothing is kept to index; "
+                 "drop the flag to index it",
+                 ps->name, ps->resources[r].res.gvr());
+      return 0;
+    }
     // Index names are per plugin so two plugins sharing an informer cannot clash.
     inf->add_index(ps->name + "/" + index_name, [fn, user](const informer::Object& o, std::vector<std::string>* vals) {
       fn(user, plugin::as_vcp_str(o.json),

@@ -77,6 +77,34 @@ std::string compact(simdjson::dom::element el) {
   return out;
 }
 
+// The identity of an object, for an informer that does not keep objects: metadata name, namespace, uid and
+// resourceVersion, as JSON and fields.
+ObjectPtr identity_of(const Object& o) {
+  auto id = std::make_shared<Object>();
+  id->name = o.name;
+  id->namespace_ = o.namespace_;
+  id->uid = o.uid;
+  id->resource_version = o.resource_version;
+  id->deleting = o.deleting;
+  std::string j = "{\"metadata\":{\"name\":";
+  json::quote_to(j, o.name);
+  if (!o.namespace_.empty()) {
+    j += ",\"namespace\":";
+    json::quote_to(j, o.namespace_);
+  }
+  if (!o.uid.empty()) {
+    j += ",\"uid\":";
+    json::quote_to(j, o.uid);
+  }
+  if (!o.resource_version.empty()) {
+    j += ",\"resourceVersion\":";
+    json::quote_to(j, o.resource_version);
+  }
+  j += "}}";
+  id->json = std::move(j);
+  return id;
+}
+
 simdjson::dom::parser& parser() {
   thread_local simdjson::dom::parser p;
   return p;
@@ -315,7 +343,7 @@ void Informer::watch() {
     if (ev.type == kube::EventType::kDeleted) {
       // A late DELETED event of an earlier object must not erase a newer one re-created under the same
       // name (its uid differs).
-      ObjectPtr cur = get_key(obj->key());
+      ObjectPtr cur = stored(obj->key());
       if (cur && !cur->uid.empty() && !obj->uid.empty() && cur->uid != obj->uid) return;
       erase(obj->key(), true, obj);
     } else {
@@ -376,32 +404,37 @@ void Informer::schedule_retry(bool relist) {
 
 void Informer::upsert(ObjectPtr obj, bool notify) {
   std::string key = obj->key();
+  // Without keep_objects the store holds the identity and the handlers get the object itself.
+  ObjectPtr keep = opts_.keep_objects ? obj : identity_of(*obj);
   auto it = store_.find(key);
   if (it == store_.end()) {
-    bytes_ += obj->json.size();
+    bytes_ += keep->json.size();
     Entry& e = store_[key];
-    e.obj = std::move(obj);
+    e.obj = std::move(keep);
     index_add(key, &e);
-    if (notify) {
-      ObjectPtr added = e.obj;  // handlers may change the store
+    if (notify)
       for (auto& h : handlers_)
-        if (h.on_add) h.on_add(added);
-    }
+        if (h.on_add) h.on_add(obj);
     return;
   }
   ObjectPtr old = it->second.obj;
-  if (old->resource_version == obj->resource_version && old->json == obj->json) return;
+  if (old->resource_version == obj->resource_version && (!opts_.keep_objects || old->json == obj->json)) return;
   if (!obj->resource_version.empty() && !old->resource_version.empty() &&
       !rv_newer_or_equal(obj->resource_version, old->resource_version))
     return;  // an older copy (e.g. a late list item after our own write was observed)
-  bytes_ += obj->json.size();
+  bytes_ += keep->json.size();
   bytes_ -= old->json.size();
   index_remove(key, &it->second);
-  it->second.obj = obj;
+  it->second.obj = std::move(keep);
   index_add(key, &it->second);
   if (notify)
     for (auto& h : handlers_)
       if (h.on_update) h.on_update(old, obj);
+}
+
+ObjectPtr Informer::stored(const std::string& key) const {
+  auto it = store_.find(key);
+  return it == store_.end() ? nullptr : it->second.obj;
 }
 
 void Informer::erase(const std::string& key, bool notify, ObjectPtr last) {
@@ -444,11 +477,13 @@ void Informer::index_remove(const std::string& key, Entry* e) {
 ObjectPtr Informer::get(std::string_view ns, std::string_view name) const { return get_key(make_key(ns, name)); }
 
 ObjectPtr Informer::get_key(const std::string& key) const {
+  if (!opts_.keep_objects) return nullptr;
   auto it = store_.find(key);
   return it == store_.end() ? nullptr : it->second.obj;
 }
 
 void Informer::for_each(const std::function<bool(const ObjectPtr&)>& fn, std::string_view ns) const {
+  if (!opts_.keep_objects) return;
   for (auto& [k, e] : store_) {
     if (!ns.empty() && e.obj->namespace_ != ns) continue;
     if (!fn(e.obj)) return;

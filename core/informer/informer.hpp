@@ -61,6 +61,10 @@ struct Options {
   int64_t page_size = 500;      // list paging (limit/continue)
   int watch_timeout_seconds = 300;  // the server ends each watch after this; we re-watch from the last RV
   size_t off_loop_bytes = 512 * 1024;  // list pages at least this large are parsed on the thread pool
+  // false: handlers get every object, but the cache keeps only its identity (name, namespace, uid,
+  // resourceVersion), so get/for_each/by_index find nothing and an update's old object is that identity.
+  // Enough to tell adds from updates, drop stale events, and report on a relist what went away meanwhile.
+  bool keep_objects = true;
   std::chrono::milliseconds backoff_base{200};
   std::chrono::milliseconds backoff_cap{30000};
 };
@@ -100,7 +104,7 @@ class Informer {
   // mounts, kube-root-ca.crt, has one entry per pod: "is it used" must not cost a copy of them all.)
   void for_each_in_index(const std::string& index, std::string_view value,
                          const std::function<bool(const ObjectPtr&)>& fn) const;
-  size_t size() const { return store_.size(); }
+  size_t size() const { return store_.size(); }  // objects known (kept or not)
   size_t bytes() const { return bytes_; }  // JSON bytes held
   const kube::GVR& gvr() const { return gvr_; }
   const Stats& stats() const { return stats_; }
@@ -128,6 +132,7 @@ class Informer {
   struct Entry;
   void index_add(const std::string& key, Entry* e);
   void index_remove(const std::string& key, Entry* e);
+  ObjectPtr stored(const std::string& key) const;  // what the store holds, kept object or identity
 
   uv_loop_t* loop_;
   kube::Client* client_;

@@ -32,7 +32,7 @@ static_assert(VCP_ABI_MINOR != 0 || kConfigKeySizeV1_0 == sizeof(vcp_config_key)
 constexpr uint32_t kMaxTableLength = 256;
 
 constexpr uint32_t kKnownResourceFlags =
-    VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_KEEP_ON_DELETE | VCP_RES_RECREATE_ON_UID;
+    VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_KEEP_ON_DELETE | VCP_RES_RECREATE_ON_UID | VCP_RES_UNCACHED;
 
 bool is_lower_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -239,7 +239,7 @@ Error copy_resources(const vcp_plugin* d, const std::string& me, LoadedPlugin* o
     if ((r->flags & ~kKnownResourceFlags) != 0) {
       return refuse(
           fmt::format("{} {} sets unknown flags 0x{:x}; use only VCP_RES_NAMESPACED, VCP_RES_STATUS, "
-                      "VCP_RES_KEEP_ON_DELETE and VCP_RES_RECREATE_ON_UID",
+                      "VCP_RES_KEEP_ON_DELETE, VCP_RES_RECREATE_ON_UID and VCP_RES_UNCACHED",
                       me, named, r->flags & ~kKnownResourceFlags));
     }
     if (!known_role(r->role)) {
@@ -253,7 +253,14 @@ Error copy_resources(const vcp_plugin* d, const std::string& me, LoadedPlugin* o
     res.has_status = (r->flags & VCP_RES_STATUS) != 0;
     res.keep_on_delete = (r->flags & VCP_RES_KEEP_ON_DELETE) != 0;
     res.recreate_on_uid = (r->flags & VCP_RES_RECREATE_ON_UID) != 0;
+    res.uncached = (r->flags & VCP_RES_UNCACHED) != 0;
     res.role = static_cast<vcp_role>(r->role);
+    if (res.uncached && res.owned()) {
+      return refuse(fmt::format("{} {} sets VCP_RES_UNCACHED on a resource it owns; the engine needs the cache "
+                                "of an owned resource to compare and to find orphans, so use it only with "
+                                "VCP_ROLE_WATCH_VIRTUAL or VCP_ROLE_WATCH_HOST",
+                                me, named));
+    }
     res.label_selector = r->label_selector == nullptr ? "" : r->label_selector;
     // The mapping only matters for resources the plugin writes; the header says it is ignored for WATCH
     // roles, so a WATCH entry is not refused for leaving it at an odd value.

@@ -27,6 +27,7 @@ struct Resource {
   bool has_status = false;
   bool keep_on_delete = false;
   bool recreate_on_uid = false;  // VCP_RES_RECREATE_ON_UID
+  bool uncached = false;         // VCP_RES_UNCACHED: watch without keeping the objects
   vcp_role role = VCP_ROLE_WATCH_VIRTUAL;
   vcp_name_mapping mapping = VCP_NAME_NAMESPACED;
   std::string label_selector;  // "" = all objects

@@ -62,8 +62,9 @@ const vcp_resource kResources[] = {
     // Host Events about synced pods are copied into the virtual cluster (vcluster's events syncer). The role
     // only reads the host side; the copies are written with submit on the virtual side, which the engine
     // allows for any declared resource.
-    {sizeof(vcp_resource), "", "v1", "events", "Event", VCP_RES_NAMESPACED, VCP_ROLE_WATCH_HOST,
-     VCP_NAME_NAMESPACED, ""},
+    // Uncached: the engine hands each Event to on_watch_event and keeps only its identity.
+    {sizeof(vcp_resource), "", "v1", "events", "Event", VCP_RES_NAMESPACED | VCP_RES_UNCACHED,
+     VCP_ROLE_WATCH_HOST, VCP_NAME_NAMESPACED, ""},
     // With sync.nodes.nodeSelector, a pod the tenant bound to a node by name is synced only once that node
     // exists in the virtual cluster (the nodes plugin syncs exactly the selected ones). The engine shares
     // this cache with the nodes plugin's virtual side.
@@ -100,9 +101,12 @@ struct PodOps {
 };
 
 // The virtual copy of one host Event. Writes are one at a time per Event: a repeat that arrives while a
-// write is in flight is picked up when the result is read, from the host Event as it then is.
+// write is in flight is picked up when the result is read, from the host Event as it then is. Host Events
+// are watched without a cache (VCP_RES_UNCACHED: a real kubelet writes five per pod start), so the Event's
+// latest text is kept here while a write is in flight, and dropped when it finishes.
 struct EventCopy {
-  std::string host_name;   // the host Event, re-read from the cache when a write finishes
+  std::string host_name;   // the host Event's name
+  std::string latest;      // while a write is in flight: the host Event as last seen (JSON)
   std::string vns, vname;  // the virtual copy
   std::string vpod;        // the virtual pod, whose key the write wakes
   bool exists = false;     // the virtual copy is known to exist, so a repeat is a PATCH
@@ -617,12 +621,15 @@ std::optional<EventPod> event_pod(const Host& host, const Value& hev) {
 
 // Brings the virtual copy of a host Event up to date: creates it the first time, patches it when the host
 // Event repeated (a higher count). At most one write per Event is in flight.
-void sync_event(State& st, const Value& hev) {
+void sync_event(State& st, const Value& hev, std::string_view text) {
   const Host& host = st.host;
   const std::string& uid = str_at(hev, {"metadata"}, "uid");
   if (uid.empty()) return;
   auto it = st.events.find(uid);
-  if (it != st.events.end() && it->second.pending != 0) return;
+  if (it != st.events.end() && it->second.pending != 0) {
+    it->second.latest.assign(text);  // written once the write in flight finishes
+    return;
+  }
   if (it == st.events.end()) {
     std::optional<int64_t> when = event_time(hev);
     if (!when || *when < st.start_time) return;
@@ -648,6 +655,7 @@ void sync_event(State& st, const Value& hev) {
   c.pending = id;
   c.pending_verb = verb;
   c.pending_count = count;
+  c.latest.assign(text);
   st.events_in_flight[key_of(c.vns, c.vpod)].insert(uid);
 }
 
@@ -695,16 +703,16 @@ void collect_event_writes(State& st, const std::string& pod_key) {
     c.pending = 0;
     done.push_back(uid);
   }
-  const std::string hns = host.host_namespace();
   for (const std::string& uid : done) in_flight->second.erase(uid);
   if (in_flight->second.empty()) st.events_in_flight.erase(in_flight);
   for (const std::string& uid : done) {
     auto it = st.events.find(uid);
-    if (it == st.events.end()) continue;
-    if (auto hev = host.get(VCP_SIDE_HOST, kEvents, hns, it->second.host_name);
-        hev && str_at(*hev, {"metadata"}, "uid") == uid) {
-      sync_event(st, *hev);
-    }
+    if (it == st.events.end() || it->second.pending != 0) continue;
+    // The Event as last seen: a repeat that came meanwhile, or the text the finished write was made from
+    // (a create answered 409 becomes a patch of it). Nothing is kept once no write is in flight.
+    const std::string text = std::move(it->second.latest);
+    it->second.latest = std::string();
+    if (auto hev = vc::json::parse(text)) sync_event(st, *hev, text);
   }
 }
 
@@ -843,7 +851,7 @@ void on_watch_event(void* state, const vcp_event* ev) {
       if (ev->type == VCP_EVENT_DELETED) {
         forget_event(*st, str_at(*hev, {"metadata"}, "uid"));
       } else {
-        sync_event(*st, *hev);
+        sync_event(*st, *hev, std::string_view(ev->object.ptr, ev->object.len));
       }
       return;
     }

@@ -192,6 +192,66 @@ TEST_CASE("a write's late answer never brings back an object the watch saw delet
   CHECK(f.run_until([&] { return stopped; }, 10));
 }
 
+TEST_CASE("an informer that does not keep objects hands them all to its handlers and keeps only identities") {
+  Fixture f;
+  f.make_ns("it-unc");
+  informer::Options o;
+  o.namespace_ = "it-unc";
+  o.label_selector = "it=1";
+  o.keep_objects = false;
+  informer::Informer inf(&f.loop, f.client.get(), kConfigMaps, o);
+  std::vector<std::string> added, deleted;
+  std::vector<std::pair<std::string, std::string>> updated;  // (old json, new json)
+  informer::Handlers h;
+  h.on_add = [&](const informer::ObjectPtr& obj) { added.push_back(obj->json); };
+  h.on_update = [&](const informer::ObjectPtr& old, const informer::ObjectPtr& obj) {
+    updated.emplace_back(old->json, obj->json);
+  };
+  h.on_delete = [&](const informer::ObjectPtr& obj) { deleted.push_back(obj->name); };
+  inf.add_handlers(h);
+  for (int i = 0; i < 3; i++) {
+    auto r = f.call([&](auto cb) { f.client->create(kConfigMaps, "it-unc", f.cm("it-unc", "u" + std::to_string(i), "one"), cb); });
+    REQUIRE_MESSAGE(r.ok(), r.err.message);
+  }
+  inf.start();
+  REQUIRE(f.run_until([&] { return inf.synced(); }, 20));
+  // The handlers saw whole objects; the informer knows three and keeps none of them.
+  REQUIRE(added.size() == 3);
+  for (auto& j : added) CHECK(json::parse(j)->at({"data", "v"})->as_string() == "one");
+  CHECK(inf.size() == 3);
+  CHECK(inf.get("it-unc", "u1") == nullptr);
+  int visited = 0;
+  inf.for_each([&](const informer::ObjectPtr&) { return ++visited > 0; });
+  CHECK(visited == 0);
+  CHECK(inf.bytes() < 3 * 200);  // identities only
+
+  // An update reaches the handlers with the identity as the old object and the whole new object.
+  auto r = f.call([&](auto cb) {
+    f.client->patch(kConfigMaps, "it-unc", "u1", kube::PatchType::kMerge, R"({"data":{"v":"two"}})", cb);
+  });
+  REQUIRE_MESSAGE(r.ok(), r.err.message);
+  REQUIRE(f.run_until([&] { return updated.size() == 1; }, 20));
+  auto old = json::parse(updated[0].first);
+  REQUIRE(old);
+  CHECK(old->at({"metadata", "name"})->as_string() == "u1");
+  CHECK_FALSE(old->at({"metadata", "uid"})->as_string().empty());
+  CHECK(old->find("data") == nullptr);
+  CHECK(json::parse(updated[0].second)->at({"data", "v"})->as_string() == "two");
+  // The same version again (our own write's answer, observed) is not a second update.
+  inf.observe_write(r.body);
+  CHECK(updated.size() == 1);
+
+  // A delete reaches the handlers with the object from the watch.
+  r = f.call([&](auto cb) { f.client->remove(kConfigMaps, "it-unc", "u2", "", cb); });
+  REQUIRE_MESSAGE(r.ok(), r.err.message);
+  REQUIRE(f.run_until([&] { return deleted.size() == 1; }, 20));
+  CHECK(deleted[0] == "u2");
+  CHECK(inf.size() == 2);
+  bool stopped = false;
+  inf.stop([&] { stopped = true; });
+  CHECK(f.run_until([&] { return stopped; }, 10));
+}
+
 TEST_CASE("an informer survives an API server restart without losing an event, and relists after 410") {
   Fixture f;
   f.make_ns("it-inf");

@@ -43,8 +43,9 @@ extern "C" {
 #endif
 
 #define VCP_ABI_MAJOR 1
-/* 1.0: the first table. 1.1 appended vcp_host_api.translate_label_key_prefixed. */
-#define VCP_ABI_MINOR 1
+/* 1.0: the first table. 1.1 appended vcp_host_api.translate_label_key_prefixed. 1.2 added the resource
+   flag VCP_RES_UNCACHED. */
+#define VCP_ABI_MINOR 2
 
 /* The entry symbol a plugin exports: `const vcp_plugin* vcp_plugin_entry_v1(void);` */
 #define VCP_ENTRY_SYMBOL "vcp_plugin_entry_v1"
@@ -123,7 +124,14 @@ enum {
   /* A target whose vcluster.loft.sh/object-uid differs from the source's uid belongs to an earlier
      object of the same name (deleted and re-created while the syncer was down): delete it, so the next
      pass re-creates it. vcluster does this for pods, not for services, claims or volumes. */
-  VCP_RES_RECREATE_ON_UID = 1u << 3
+  VCP_RES_RECREATE_ON_UID = 1u << 3,
+  /* (ABI 1.2; WATCH roles only.) The engine hands every object of this resource to on_watch_event but does
+     not keep it: cache_get, cache_list and cache_by_index find nothing, add_index is refused, and an
+     event's old_object carries only metadata name, namespace, uid and resourceVersion. For resources that
+     are many, large and read only as they change, such as host Events (a real kubelet writes five per pod
+     start). The engine still remembers each object's identity, so a relist after a broken watch reports
+     objects that went away meanwhile as DELETED (with that identity only). */
+  VCP_RES_UNCACHED = 1u << 4
 };
 
 /* One resource a plugin declares. OWNERSHIP: static plugin memory. */

@@ -168,18 +168,9 @@ class Harness {
     plugin->on_watch_event(state_, &ev);
     host.end_hook();
   }
-  // A host Event as the engine delivers it: the informer's cache holds the new state before the handler
-  // runs (and no longer holds a deleted object).
-  void host_event(vcp_event_type type, const Value& obj) {
-    const Value* meta = obj.find("metadata");
-    if (type == VCP_EVENT_DELETED) {
-      host.remove(VCP_SIDE_HOST, kEvents, meta->find("namespace")->as_string(),
-                  meta->find("name")->as_string());
-    } else {
-      host.put(VCP_SIDE_HOST, kEvents, vc::json::dump(obj));
-    }
-    event(kEvents, VCP_SIDE_HOST, type, obj);
-  }
+  // A host Event as the engine delivers it: host Events are VCP_RES_UNCACHED, so the plugin gets the Event
+  // in on_watch_event and nothing is ever in the cache to read back.
+  void host_event(vcp_event_type type, const Value& obj) { event(kEvents, VCP_SIDE_HOST, type, obj); }
 
   FakeHost host;
   const vcp_plugin* plugin = nullptr;
@@ -231,12 +222,12 @@ TEST_CASE("the descriptor declares pods, configmaps, secrets and the watched dep
   CHECK(std::string(h.plugin->resources[kEvents].resource) == "events");
   CHECK(std::string(h.plugin->resources[kEvents].kind) == "Event");
   CHECK(h.plugin->resources[kEvents].role == VCP_ROLE_WATCH_HOST);
-  CHECK(h.plugin->resources[kEvents].flags == VCP_RES_NAMESPACED);
+  CHECK(h.plugin->resources[kEvents].flags == (VCP_RES_NAMESPACED | VCP_RES_UNCACHED));
   CHECK(std::string(h.plugin->resources[kNodes].resource) == "nodes");
   CHECK(h.plugin->resources[kNodes].role == VCP_ROLE_WATCH_VIRTUAL);
   CHECK(h.plugin->resources[kNodes].flags == 0);  // cluster-scoped
   // Built against 1.1: the loader refuses it on a 1.0 engine, which lacks translate_label_key_prefixed.
-  CHECK(h.plugin->abi_minor == 1);
+  CHECK(h.plugin->abi_minor == 2);  // VCP_RES_UNCACHED (host Events) needs ABI 1.2
   // Both reference indexes are registered on the virtual pods cache during on_init.
   REQUIRE(h.host.indexes.size() == 2);
   CHECK(h.host.indexes[0].resource == kPods);

@@ -237,6 +237,13 @@ TEST_CASE("every resource flag is copied into its own field") {
   CHECK(out.resources[0].recreate_on_uid);
   CHECK_FALSE(out.resources[1].has_status);
   CHECK_FALSE(out.resources[1].recreate_on_uid);
+  CHECK_FALSE(out.resources[0].uncached);
+  CHECK_FALSE(out.resources[1].uncached);
+  MemPlugin w;
+  w.res[1].flags = VCP_RES_NAMESPACED | VCP_RES_UNCACHED;  // a WATCH role
+  LoadedPlugin out2;
+  REQUIRE(w.validate(&out2).ok());
+  CHECK(out2.resources[1].uncached);
 }
 
 TEST_CASE("a NULL group and a NULL label selector read as the core group and all objects") {
@@ -362,10 +369,14 @@ TEST_CASE("a resource spelled in a way the API server would not accept is refuse
 
 TEST_CASE("a resource with unknown flags, role or name mapping is refused") {
   MemPlugin m;
-  m.res[0].flags = VCP_RES_NAMESPACED | 0x10;
+  m.res[0].flags = VCP_RES_NAMESPACED | 0x20;
   CHECK(m.refusal() == kMe +
-                           " resource #0 (configmaps) sets unknown flags 0x10; use only VCP_RES_NAMESPACED, "
-                           "VCP_RES_STATUS, VCP_RES_KEEP_ON_DELETE and VCP_RES_RECREATE_ON_UID");
+                           " resource #0 (configmaps) sets unknown flags 0x20; use only VCP_RES_NAMESPACED, "
+                           "VCP_RES_STATUS, VCP_RES_KEEP_ON_DELETE, VCP_RES_RECREATE_ON_UID and VCP_RES_UNCACHED");
+  MemPlugin u;
+  u.res[0].flags = VCP_RES_NAMESPACED | VCP_RES_UNCACHED;
+  CHECK(u.refusal().find("resource #0 (configmaps) sets VCP_RES_UNCACHED on a resource it owns") !=
+        std::string::npos);
   MemPlugin r;
   r.res[1].role = 0;
   CHECK(r.refusal() == kMe +
