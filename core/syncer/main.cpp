@@ -76,6 +76,13 @@ Error load_config(const std::string& path, const std::string& context, const cha
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc's allocator, set before anything is allocated. A fixed mmap threshold: list pages and their
+  // bodies (megabytes) are mapped on their own and go back to the system when freed; by default glibc
+  // raises the threshold to the largest block freed so far, and later pages stay in the heap as free
+  // space (a restart with 1,000 pods held 96 MiB of it against 19 MiB in use). Two arenas: the loop's, and
+  // one for libuv's pool threads, which only parse list pages.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_ARENA_MAX, 2);
   App app;
   Error err = syncer::parse_flags(argc, argv, &app.flags);
   if (err) {
@@ -133,6 +140,8 @@ int main(int argc, char** argv) {
   s.max_in_flight = f.max_in_flight;
   s.creation_hold_max = std::chrono::seconds(f.creation_hold);
   app.eng = std::make_unique<engine::Engine>(app.loop, app.virt.get(), app.host.get(), s, &app.values);
+  // The first lists are the largest transient memory of a run: give it back once they are applied.
+  app.eng->on_ready = [] { malloc_trim(0); };
   std::string names;
   for (auto& p : plugins) {
     names += (names.empty() ? "" : ", ") + p.name + " " + p.version;
