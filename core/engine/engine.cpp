@@ -341,6 +341,38 @@ Engine::HoldInfo Engine::hold_info() const {
           urgent_submits_};
 }
 
+std::pair<size_t, size_t> Engine::unread_results() const {
+  size_t bytes = 0;
+  for (auto& [id, r] : results_) bytes += r.body.size();
+  return {results_.size(), bytes};
+}
+
+void Engine::sweep_results() {
+  results_since_sweep_ = 0;
+  // After the TTL the body goes (it can be a whole pod); the status stays a while longer, so that a plugin
+  // asking late still learns the write finished instead of waiting for it forever.
+  const auto now = std::chrono::steady_clock::now();
+  const auto cutoff = now - kUnreadResultTtl, forget = now - 6 * kUnreadResultTtl;
+  std::set<size_t> plugins;
+  for (auto it = results_.begin(); it != results_.end();) {
+    if (it->second.at < forget) {
+      it = results_.erase(it);
+      continue;
+    }
+    if (it->second.at < cutoff && !it->second.body.empty()) {
+      plugins.insert(it->second.plugin);
+      metrics_.results_dropped++;
+      it->second.body = std::string();
+    }
+    ++it;
+  }
+  for (size_t p : plugins)
+    if (p < plugins_.size())
+      log().warn("plugin {} did not read the answers of some of its writes (take_result) within {} minutes; "
+                 "their bodies were dropped. Read every id submit returned, even one whose answer no longer matters",
+                 plugins_[p]->name, kUnreadResultTtl.count());
+}
+
 bool Engine::held_back(std::chrono::steady_clock::time_point since) const {
   return queue_ && queue_->core().held() && std::chrono::steady_clock::now() - since < settings_.creation_hold_max;
 }

@@ -61,6 +61,7 @@ struct Metrics {
   uint64_t reconciles = 0, creates = 0, updates = 0, deletes = 0, status_updates = 0, no_change = 0;
   uint64_t retries = 0, refusals = 0, waits = 0, conflicts = 0, submits = 0, events_emitted = 0;
   uint64_t informer_events = 0;
+  uint64_t results_dropped = 0;  // plugin write answers never read, dropped after kUnreadResultTtl
   std::vector<double> latency_buckets_le{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   std::vector<uint64_t> latency_counts = std::vector<uint64_t>(12, 0);  // last = +Inf
   double latency_sum = 0;
@@ -94,6 +95,8 @@ class Engine {
     size_t urgent_queued, urgent_processing, urgent_submits;
   };
   HoldInfo hold_info() const;
+  // Answers of plugin writes not read yet (take_result): how many, and their bodies' bytes.
+  std::pair<size_t, size_t> unread_results() const;
   // (plugin name, reason) of every quarantined plugin.
   std::vector<std::pair<std::string, std::string>> quarantined() const;
   // Every informer: (side, resource id, cached objects, cached JSON bytes).
@@ -164,7 +167,17 @@ class Engine {
   // wait_for: watched object key (side|p|r|ns/name) -> waiting work keys
   std::unordered_map<std::string, std::vector<std::string>> waiters_;
   // submit results: id -> (status, body)
-  std::unordered_map<uint64_t, std::pair<int, std::string>> results_;
+  struct SubmitResult {
+    int status;
+    std::string body;
+    std::chrono::steady_clock::time_point at;
+    size_t plugin;
+  };
+  std::unordered_map<uint64_t, SubmitResult> results_;
+  // Answers a plugin never read are dropped after this long (a plugin bug: they would be kept forever).
+  static constexpr std::chrono::minutes kUnreadResultTtl{10};
+  uint64_t results_since_sweep_ = 0;
+  void sweep_results();
   uint64_t next_submit_ = 1;
   size_t submits_in_flight_[2] = {0, 0};                     // by side: 0 virtual, 1 host
   struct Deferred {

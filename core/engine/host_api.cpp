@@ -212,7 +212,8 @@ struct HostApi {
       } else if (res.ok() && inf && verb != VCP_VERB_DELETE) {
         if (auto o = informer::make_object(res.body); o && !o->resource_version.empty()) inf->observe(std::move(o));
       }
-      e->results_[id] = {res.status, std::move(res.body)};
+      e->results_[id] = {res.status, std::move(res.body), std::chrono::steady_clock::now(), p};
+      if (++e->results_since_sweep_ >= 4096) e->sweep_results();
       if (!wake.empty()) e->add_key(wake);
     };
     if (w->verb != VCP_VERB_CREATE && w->verb != VCP_VERB_UPDATE && w->verb != VCP_VERB_PATCH &&
@@ -264,9 +265,8 @@ struct HostApi {
     auto& m = ctx->engine->results_;
     auto it = m.find(id);
     if (it == m.end()) return 0;
-    int status = it->second.first;
-    vcp_str v = ps->keep(std::move(it->second.second));
-    if (body) *body = v;
+    int status = it->second.status;
+    if (body) *body = ps->keep(std::move(it->second.body));  // a body nobody asked for is freed at once
     m.erase(it);
     return status == 0 ? -1 : status;
   }

@@ -43,6 +43,11 @@ std::string render_metrics(const engine::Engine& eng, const kube::Client& virt, 
   out += fmt::format("vcluster_syncer_informer_events_total {}\n", m.informer_events);
   out += "# HELP vcluster_syncer_queue_depth Keys waiting in the work queue.\n# TYPE vcluster_syncer_queue_depth gauge\n";
   out += fmt::format("vcluster_syncer_queue_depth {}\n", eng.queue_depth());
+  const auto [unread, unread_bytes] = eng.unread_results();
+  out += "# HELP vcluster_syncer_unread_results Answers of plugin writes the plugin has not read yet.\n# TYPE vcluster_syncer_unread_results gauge\n";
+  out += fmt::format("vcluster_syncer_unread_results {}\nvcluster_syncer_unread_result_bytes {}\n", unread, unread_bytes);
+  out += fmt::format("# TYPE vcluster_syncer_unread_results_dropped_total counter\nvcluster_syncer_unread_results_dropped_total {}\n",
+                     m.results_dropped);
   const auto hold = eng.hold_info();
   out += "# HELP vcluster_syncer_creation_hold 1 while other work waits for creations.\n# TYPE vcluster_syncer_creation_hold gauge\n";
   out += fmt::format("vcluster_syncer_creation_hold {}\n", hold.held ? 1 : 0);

@@ -130,6 +130,10 @@ struct State {
   // Writes whose Event went away before their result was read; read (and so dropped) once they finish, so
   // the engine does not keep their results forever.
   std::map<std::string, std::vector<uint64_t>> orphaned_writes{};  // by the virtual pod they wake
+  // Writes of a pod whose bookkeeping is gone (the pod was deleted) and whose answers nobody waits for any
+  // more: read, and so dropped by the engine, as they finish (checked every 32 hook calls).
+  std::vector<uint64_t> stray_writes{};
+  uint64_t hook_calls = 0;
   // Recently parsed pods: a reconcile hands the same virtual and host pod to on_sync and on_back_sync, and
   // an informer event runs both index functions and then on_watch_event with the same text.
   vc::json::ParseCache trees{8};
@@ -170,6 +174,23 @@ bool in_flight(const Host& host, uint64_t& id) {
   if (host.take_result(id, nullptr) == 0) return true;
   id = 0;
   return false;
+}
+
+// Drops a pod's bookkeeping once the pod is gone. The answers of its writes still in flight (a delete's is
+// the whole pod) are read when they finish, so the engine does not keep them.
+void forget_ops(State& st, const std::string& pod_key) {
+  auto it = st.ops.find(pod_key);
+  if (it == st.ops.end()) return;
+  const PodOps& ops = it->second;
+  auto stray = [&](uint64_t id) {
+    if (id != 0 && st.host.take_result(id, nullptr) == 0) st.stray_writes.push_back(id);
+  };
+  stray(ops.delete_host);
+  stray(ops.delete_virtual);
+  stray(ops.bind);
+  stray(ops.secret_write);
+  for (const auto& [k, id] : ops.token_requests) stray(id);
+  st.ops.erase(it);
 }
 
 // Deletes a pod on one side with DeleteOptions (grace period when given, uid precondition so that a newer
@@ -221,6 +242,9 @@ vcp_status ensure_token_secret(State& st, PodOps& ops, const Value& vpod,
       complete = complete && current->at({"data"}) && current->at({"data"})->contains(s.key);
     if (complete) {
       ops.tokens.clear();  // the Secret holds them now; the plugin keeps no copy
+      // The engine applies the write's answer to its cache before it wakes the key, so the Secret is seen
+      // here first: read the answer too, or the engine keeps it (a whole Secret per pod).
+      if (ops.secret_write != 0 && host.take_result(ops.secret_write, nullptr) != 0) ops.secret_write = 0;
       return VCP_OK;
     }
   }
@@ -504,6 +528,8 @@ vcp_status back_sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
 
   const std::string& hnode = str_at(*hpod, {"spec"}, "nodeName");
   const std::string& vnode = str_at(*vpod, {"spec"}, "nodeName");
+  // The binding's watch event often comes before its answer: read the answer later, so the engine drops it.
+  if (ops.bind != 0 && !vnode.empty() && host.take_result(ops.bind, nullptr) != 0) ops.bind = 0;
   if (!hnode.empty() && vnode.empty()) {
     // §3.8 step 3: the host scheduler placed the pod; bind the virtual pod to the same node. The watch
     // event of the binding brings the key back for the status.
@@ -736,6 +762,8 @@ void forget_event(State& st, const std::string& uid) {
 template <typename F>
 vcp_status guarded(State* st, F body) {
   try {
+    if (++st->hook_calls % 32 == 0 && !st->stray_writes.empty())
+      std::erase_if(st->stray_writes, [&](uint64_t id) { return st->host.take_result(id, nullptr) != 0; });
     return body();
   } catch (const std::exception& e) {
     st->host.set_error(std::string("pods plugin internal error: ") + e.what());
@@ -811,7 +839,7 @@ vcp_status on_delete(void* state, const vcp_sync_args* args, vcp_buf* out) {
     const std::string vns = str(args->source_namespace), vname = str(args->source_name);
     if (args->resource == kPods) {
       if (!config(*st).pods_enabled) return VCP_SKIP;
-      st->ops.erase(key_of(vns, vname));
+      forget_ops(*st, key_of(vns, vname));
       // The uid precondition makes sure the engine deletes the host pod it saw, not a newer one.
       Value opts = Value::object();
       opts["apiVersion"] = "v1";
@@ -867,7 +895,7 @@ void on_watch_event(void* state, const vcp_event* ev) {
           host.enqueue(r.kind == RefKind::kConfigMap ? kConfigMaps : kSecrets, ns, r.name);
         if (ev->type == VCP_EVENT_DELETED) {
           const std::string& name = str_at(*pod, {"metadata"}, "name");
-          st->ops.erase(key_of(ns, name));
+          forget_ops(*st, key_of(ns, name));
           if (!token_sources(*pod, "cluster.local").empty())
             host.enqueue(kSecrets, ns, name + std::string(kTokenSuffix));
         }

@@ -413,6 +413,9 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secre
   REQUIRE(r3.status == VCP_OK);
   CHECK(r3.out.find("virtual-token-abc") == std::string::npos);
   check_same(parse_or_fail(r3.out), parse_or_fail(slurp(golden_dir() + "/nginx.host.json")));
+  // The Secret write's answer was read too (the engine's cache shows the Secret before the key wakes; a
+  // 1,000-pod burst left 1,000 of these answers, 2.5 MB, unread).
+  CHECK(h.host.unread_results() == 0);
 
   // The token Secret stays while its pod exists and goes with it.
   Value tok = parse_or_fail(R"({"metadata":{"name":")" + secret +
@@ -465,6 +468,39 @@ TEST_CASE("back-sync binds the virtual pod to the host's node, then copies the h
     "startTime":"2024-05-01T10:00:05Z","qosClass":"BestEffort","conditions":[{"type":"Ready","status":"True"}],
     "containerStatuses":[{"name":"app","ready":true,"image":"shop/web:2"}]})");
   check_same(parse_or_fail(status.out), expected);
+}
+
+TEST_CASE("every write's answer is read: a Binding answered after the pod's watch event, a pod deleted mid-write") {
+  Harness h;
+  Value created = run_golden(h, "refs");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/refs.virtual.json"));
+  Value hpod = created;
+  hpod.ensure({"metadata"})["uid"] = "host-uid-1";
+  (*hpod.at({"spec"}))["nodeName"] = "node-a";
+  h.back_sync(vpod, hpod);
+  REQUIRE(h.host.writes.back().subresource == "binding");
+  const uint64_t bind_id = h.host.writes.back().id;
+  // The pod's watch event (bound) comes first; the Binding's answer after it. The next hook reads it, so
+  // the engine does not keep it (before the fix: one unread answer per pod, and one more per deleted pod).
+  (*vpod.at({"spec"}))["nodeName"] = "node-a";
+  h.back_sync(vpod, hpod);
+  h.host.finish(bind_id, 201, R"({"kind":"Status","apiVersion":"v1","status":"Success","code":201})");
+  CHECK(h.host.unread_results() == 1);
+  h.back_sync(vpod, hpod);
+  CHECK(h.host.unread_results() == 0);
+
+  // The virtual pod is deleted while the host delete is in flight, and its bookkeeping goes with it: the
+  // delete's answer (the whole pod) is still read once it arrives, within 32 hook calls.
+  vpod.ensure({"metadata"})["deletionTimestamp"] = "2024-05-01T11:00:00Z";
+  vpod.ensure({"metadata"})["deletionGracePeriodSeconds"] = 17;
+  h.sync(kPods, vpod, &hpod);
+  REQUIRE(h.host.writes.back().verb == VCP_VERB_DELETE);
+  const uint64_t del_id = h.host.writes.back().id;
+  h.event(kPods, VCP_SIDE_VIRTUAL, VCP_EVENT_DELETED, vpod);
+  h.host.finish(del_id, 200, vc::json::dump(hpod));
+  CHECK(h.host.unread_results() == 1);
+  for (int i = 0; i < 32; i++) h.back_sync(vpod, hpod);  // any hooks
+  CHECK(h.host.unread_results() == 0);
 }
 
 TEST_CASE("deletion: virtual delete → host delete with its grace, host gone → virtual delete with grace 0") {
