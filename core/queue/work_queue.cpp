@@ -96,9 +96,7 @@ std::optional<std::string> WorkQueue::pop(TimePoint now) {
   if (shut_down_) return std::nullopt;
   promote(now);
   // Stale entries (keys moved to the urgent ones and handed out from there) are dropped here.
-  while (!queue_.empty() &&
-         (dirty_.count(queue_.front().first) == 0 || processing_.count(queue_.front().first) != 0))
-    queue_.pop_front();
+  while (!queue_.empty() && stale(queue_.front().first)) queue_.pop_front();
   if (urgent_.empty() && (queue_.empty() || (held() && now - queue_.front().second < opts_.hold_max)))
     return std::nullopt;
   if (interval_ != Duration::zero()) {
@@ -136,7 +134,7 @@ bool WorkQueue::done(std::string_view key, TimePoint now) {
 
 const std::pair<std::string, TimePoint>* WorkQueue::first_rest() const {
   for (const auto& e : queue_)
-    if (dirty_.count(e.first) != 0 && processing_.count(e.first) == 0) return &e;
+    if (!stale(e.first)) return &e;
   return nullptr;
 }
 

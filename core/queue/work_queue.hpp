@@ -105,6 +105,8 @@ class WorkQueue {
   Options opts_;
   // The first non-urgent entry that is not stale (see queue_), or nullptr.
   const std::pair<std::string, TimePoint>* first_rest() const;
+  // A queue_ entry whose key was handed out meanwhile (from the urgent keys) and not queued again.
+  bool stale(const std::string& key) const { return dirty_.count(key) == 0 || processing_.count(key) != 0; }
 
   // queue_ holds the non-urgent keys with the time each was queued. A key moved to the urgent keys leaves
   // a stale entry there, skipped when it reaches the front (a key is handed out only while dirty and not

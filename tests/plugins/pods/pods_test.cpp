@@ -427,13 +427,18 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secre
   CHECK(h.remove(kSecrets, "demo-nginx", "nginx-deployment-5fbdf85c67-42rmp-sa-token", tok).status == VCP_OK);
 }
 
-TEST_CASE("back-sync binds the virtual pod to the host's node, then copies the host status") {
-  Harness h;
-  Value created = run_golden(h, "refs");
-  Value vpod = parse_or_fail(slurp(golden_dir() + "/refs.virtual.json"));
-  Value hpod = created;
+// The "refs" golden pod synced: its virtual pod, and its host copy (uid host-uid-1) placed on node-a by the
+// host scheduler.
+std::pair<Value, Value> scheduled_refs_pod(Harness& h) {
+  Value hpod = run_golden(h, "refs");
   hpod.ensure({"metadata"})["uid"] = "host-uid-1";
   (*hpod.at({"spec"}))["nodeName"] = "node-a";
+  return {parse_or_fail(slurp(golden_dir() + "/refs.virtual.json")), std::move(hpod)};
+}
+
+TEST_CASE("back-sync binds the virtual pod to the host's node, then copies the host status") {
+  Harness h;
+  auto [vpod, hpod] = scheduled_refs_pod(h);
   hpod["status"] = parse_or_fail(R"({"phase":"Running","podIP":"10.244.0.7","hostIP":"172.18.0.2",
     "startTime":"2024-05-01T10:00:05Z","qosClass":"BestEffort",
     "conditions":[{"type":"Ready","status":"True"}],
@@ -472,11 +477,7 @@ TEST_CASE("back-sync binds the virtual pod to the host's node, then copies the h
 
 TEST_CASE("every write's answer is read: a Binding answered after the pod's watch event, a pod deleted mid-write") {
   Harness h;
-  Value created = run_golden(h, "refs");
-  Value vpod = parse_or_fail(slurp(golden_dir() + "/refs.virtual.json"));
-  Value hpod = created;
-  hpod.ensure({"metadata"})["uid"] = "host-uid-1";
-  (*hpod.at({"spec"}))["nodeName"] = "node-a";
+  auto [vpod, hpod] = scheduled_refs_pod(h);
   h.back_sync(vpod, hpod);
   REQUIRE(h.host.writes.back().subresource == "binding");
   const uint64_t bind_id = h.host.writes.back().id;
