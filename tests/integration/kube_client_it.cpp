@@ -81,6 +81,12 @@ struct Fixture {
     return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + R"(","namespace":")" + ns +
            R"(","labels":{"it":"1"}},"data":{"v":")" + value + "\"}}";
   }
+  // Stops an informer and waits until its handles are closed.
+  void stop(informer::Informer& inf) {
+    bool stopped = false;
+    inf.stop([&] { stopped = true; });
+    CHECK(run_until([&] { return stopped; }, 10));
+  }
   void make_ns(const std::string& ns) {
     auto r = call([&](auto cb) {
       client->create(kNamespaces, "", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")" + ns + "\"}}", cb);
@@ -187,9 +193,7 @@ TEST_CASE("a write's late answer never brings back an object the watch saw delet
   REQUIRE_MESSAGE(again.ok(), again.err.message);
   inf.observe_write(again.body);
   CHECK(inf.get("it-late", "z") != nullptr);
-  bool stopped = false;
-  inf.stop([&] { stopped = true; });
-  CHECK(f.run_until([&] { return stopped; }, 10));
+  f.stop(inf);
 }
 
 TEST_CASE("an informer that does not keep objects hands them all to its handlers and keeps only identities") {
@@ -247,9 +251,7 @@ TEST_CASE("an informer that does not keep objects hands them all to its handlers
   REQUIRE(f.run_until([&] { return deleted.size() == 1; }, 20));
   CHECK(deleted[0] == "u2");
   CHECK(inf.size() == 2);
-  bool stopped = false;
-  inf.stop([&] { stopped = true; });
-  CHECK(f.run_until([&] { return stopped; }, 10));
+  f.stop(inf);
 }
 
 TEST_CASE("an informer survives an API server restart without losing an event, and relists after 410") {
@@ -333,7 +335,5 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   CHECK(inf.stats().gone + inf.stats().relists > gone_before + relists_before);
   CHECK(inf.size() == 5);  // c1, c4, c5, c6, after-restart
 
-  bool stopped = false;
-  inf.stop([&] { stopped = true; });
-  CHECK(f.run_until([&] { return stopped; }, 10));
+  f.stop(inf);
 }

@@ -54,11 +54,7 @@ run_syncer() {
   local name=$1 f args=()
   shift
   for f in "$@"; do args+=(-f "$f"); done
-  start_bg "$WORK/syncer-$name.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
-    --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" \
-    --plugins "$PODS,$NODES" --status-address "127.0.0.1:$port" "${args[@]}"
-  SYNCER_PID=$LAST_PID
-  poll 30 curl -sf "$URL/readyz" -o /dev/null
+  syncer_up "$name" "$PODS,$NODES" "${args[@]}"
 }
 # Writes the syncer made to the virtual API server (any verb that changes something, success codes).
 virtual_writes() {

@@ -28,13 +28,8 @@ check "two simulated nodes become Ready" \
 
 port=$(free_port)
 URL=http://127.0.0.1:$port
-run_syncer() {
-  start_bg "$WORK/syncer-$1.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
-    --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" \
-    --plugins "$PODS" --status-address "127.0.0.1:$port" ${SYNCER_ARGS:-}
-  SYNCER_PID=$LAST_PID
-  poll 30 curl -sf "$URL/readyz" -o /dev/null
-}
+# shellcheck disable=SC2086 # SYNCER_ARGS is a list of words
+run_syncer() { syncer_up "$1" "$PODS" ${SYNCER_ARGS:-}; }
 check "syncer with the pods plugin becomes ready" run_syncer first
 
 # The seed's quick start, verbatim.

@@ -65,13 +65,7 @@ read -r n0 n1 n2 <<<"$ALL"
 port=$(free_port)
 URL=http://127.0.0.1:$port
 # run_syncer NAME VALUES: starts the syncer with both plugins and waits for /readyz.
-run_syncer() {
-  start_bg "$WORK/syncer-$1.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
-    --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" \
-    --plugins "$PODS,$NODES" --status-address "127.0.0.1:$port" -f "$2"
-  SYNCER_PID=$LAST_PID
-  poll 30 curl -sf "$URL/readyz" -o /dev/null
-}
+run_syncer() { syncer_up "$1" "$PODS,$NODES" -f "$2"; }
 
 # --- enableScheduler: the seed's §8 scenario -------------------------------------------------------------
 cat >"$WORK/scheduler.yaml" <<'YAML'
