@@ -180,8 +180,10 @@ std::string data_body(const App& a, long i, const char* kind) {
 // "Running" from status.phase; the JSON is the informer's minified copy.
 bool is_running(const informer::Object& o) {
   thread_local simdjson::dom::parser parser;
+  thread_local std::string scratch;
+  std::string_view text = o.json(&scratch);
   simdjson::dom::element doc;
-  if (parser.parse(o.json.data(), o.json.size()).get(doc) != simdjson::SUCCESS) return false;
+  if (parser.parse(text.data(), text.size()).get(doc) != simdjson::SUCCESS) return false;
   std::string_view phase;
   if (doc["status"]["phase"].get(phase) != simdjson::SUCCESS) return false;
   return phase == "Running";

@@ -98,6 +98,17 @@ struct Engine::Reconcile {
   std::string ns, name;
   std::string tns, tname;
   ObjectPtr src, tgt;
+  // Their JSON, unpacked once per reconcile (the cache holds objects packed); set with src/tgt.
+  std::string src_text, tgt_text;
+  std::string_view src_json, tgt_json;
+  void set_src(ObjectPtr o) {
+    src = std::move(o);
+    src_json = src ? src->json(&src_text) : std::string_view{};
+  }
+  void set_tgt(ObjectPtr o) {
+    tgt = std::move(o);
+    tgt_json = tgt ? tgt->json(&tgt_text) : std::string_view{};
+  }
   std::chrono::steady_clock::time_point started;
 };
 
@@ -106,14 +117,14 @@ namespace {
 // target are passed only when asked for (the probe passes no target, on_delete no source).
 vcp_sync_args sync_args(const std::string& ns, const std::string& name, const std::string& tns,
                         const std::string& tname, size_t r, const informer::ObjectPtr& src,
-                        const informer::ObjectPtr& tgt) {
+                        std::string_view src_json, const informer::ObjectPtr& tgt, std::string_view tgt_json) {
   vcp_sync_args a{};
   a.struct_size = sizeof a;
   a.resource = static_cast<uint32_t>(r);
   a.source_namespace = plugin::as_vcp_str(ns);
   a.source_name = plugin::as_vcp_str(name);
-  if (src) a.source = plugin::as_vcp_str(src->json);
-  if (tgt) a.target = plugin::as_vcp_str(tgt->json);
+  if (src) a.source = plugin::as_vcp_str(src_json);
+  if (tgt) a.target = plugin::as_vcp_str(tgt_json);
   a.target_namespace = plugin::as_vcp_str(tns);
   a.target_name = plugin::as_vcp_str(tname);
   return a;
@@ -306,8 +317,9 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
     ev.resource = static_cast<uint32_t>(r);
     ev.side = side;
     ev.type = type;
-    ev.object = plugin::as_vcp_str(obj->json);
-    if (old) ev.old_object = plugin::as_vcp_str(old->json);
+    std::string obj_text, old_text;
+    ev.object = plugin::as_vcp_str(obj->json(&obj_text));
+    if (old) ev.old_object = plugin::as_vcp_str(old->json(&old_text));
     ps.inst->call_watch_event(ev);
     ps.end_call();
     quarantine_check(p);
@@ -478,17 +490,17 @@ void Engine::process(const std::string& key) {
     finish(rc, queue::Result::ok());
     return;
   }
-  rc->src = rs.source->get(rc->ns, rc->name);
+  rc->set_src(rs.source->get(rc->ns, rc->name));
   rc->tname = target_name(rs, rc->ns, rc->name);
   rc->tns = target_namespace(rs, rc->ns);
-  rc->tgt = rs.target->get(rc->tns, rc->tname);
+  rc->set_tgt(rs.target->get(rc->tns, rc->tname));
   if (rc->tgt && !owned_target(rs, *rc->tgt)) {
     // Never modify or delete a host object the syncer does not own, even when its name collides. Ask the
     // plugin first whether it wants a target at all: a host controller may have made one under our name
     // (the endpoints controller copies a Service's labels onto its Endpoints), which is no conflict.
     bool wanted = false;
     if (rc->src) {
-      vcp_sync_args probe = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, nullptr);
+      vcp_sync_args probe = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, nullptr, {});
       vcp_buf ignored;
       ps.call_error.clear();
       wanted = ps.inst->call_sync(probe, &ignored) == VCP_OK;
@@ -512,7 +524,7 @@ void Engine::process(const std::string& key) {
       finish(rc, queue::Result::ok());
       return;
     }
-    vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, nullptr, rc->tgt);
+    vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, nullptr, {}, rc->tgt, rc->tgt_json);
     vcp_buf out;
     ps.call_error.clear();
     vcp_status st = ps.inst->call_delete(args, &out);
@@ -546,7 +558,7 @@ void Engine::process(const std::string& key) {
 void Engine::step_forward(Reconcile* rc) {
   auto& ps = *plugins_[rc->p];
   auto& rs = ps.resources[rc->r];
-  vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->tgt);
+  vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, rc->tgt, rc->tgt_json);
   vcp_buf out;
   ps.call_error.clear();
   vcp_status st = ps.inst->call_sync(args, &out);
@@ -587,7 +599,7 @@ void Engine::step_forward(Reconcile* rc) {
   std::weak_ptr<bool> alive = alive_;
   json::Meta dm;
   const bool identity_ok = json::peek_meta(out.data, &dm) && dm.name == rc->tname && dm.namespace_ == rc->tns;
-  if (identity_ok && rc->tgt && json::same(out.data, rc->tgt->json, {"kind", "apiVersion"})) {
+  if (identity_ok && rc->tgt && json::same(out.data, rc->tgt_json, {"kind", "apiVersion"})) {
     metrics_.no_change++;
     step_back(rc);
     return;
@@ -614,7 +626,7 @@ void Engine::step_forward(Reconcile* rc) {
       meta.erase("namespace");
     }
     if (rc->tgt) {
-      auto current = json::parse(rc->tgt->json);
+      auto current = json::parse(rc->tgt_json);
       if (current && same_object(*desired, *current)) {
         metrics_.no_change++;
         step_back(rc);
@@ -701,7 +713,7 @@ void Engine::step_back(Reconcile* rc) {
     finish(rc, queue::Result::ok());
     return;
   }
-  vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->tgt);
+  vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, rc->tgt, rc->tgt_json);
   vcp_buf out;
   ps.call_error.clear();
   vcp_status st = ps.inst->call_back_sync(args, &out);
@@ -718,7 +730,7 @@ void Engine::step_back(Reconcile* rc) {
   }
   // As in step_forward: compare the texts, and send the plugin's text when it carries the source's identity
   // and resourceVersion; build trees only when the engine must fix those.
-  if (json::same(out.data, rc->src->json, {"kind", "apiVersion"})) {
+  if (json::same(out.data, rc->src_json, {"kind", "apiVersion"})) {
     metrics_.no_change++;
     finish(rc, queue::Result::ok());
     return;
@@ -728,11 +740,11 @@ void Engine::step_back(Reconcile* rc) {
   std::string body;
   if (json::peek_meta(out.data, &um) && um.name == rc->name && um.namespace_ == rc->ns &&
       um.resource_version == rc->src->resource_version) {
-    status_only = rs.res.has_status && json::same(out.data, rc->src->json, {"kind", "apiVersion", "status"});
+    status_only = rs.res.has_status && json::same(out.data, rc->src_json, {"kind", "apiVersion", "status"});
     body = std::move(out.data);
   } else {
     auto updated = json::parse(out.data);
-    auto current = json::parse(rc->src->json);
+    auto current = json::parse(rc->src_json);
     if (!updated || !updated->is_object() || !current) {
       log().error("plugin {} back-synced a {} that is not a JSON object; not writing it", ps.name, rs.res.kind);
       finish(rc, queue::Result::ok());
@@ -830,7 +842,8 @@ std::vector<std::pair<std::string, std::string>> Engine::quarantined() const {
 std::vector<Engine::InformerInfo> Engine::informers() const {
   std::vector<InformerInfo> out;
   for (auto& [id, inf] : informers_)
-    out.push_back({id.substr(0, id.find('|')), inf->gvr().id(), inf->size(), inf->bytes()});
+    out.push_back({id.substr(0, id.find('|')), inf->gvr().id(), inf->size(), inf->bytes(), inf->json_bytes(),
+                   inf->dict_bytes()});
   return out;
 }
 

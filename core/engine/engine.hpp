@@ -99,10 +99,11 @@ class Engine {
   std::pair<size_t, size_t> unread_results() const;
   // (plugin name, reason) of every quarantined plugin.
   std::vector<std::pair<std::string, std::string>> quarantined() const;
-  // Every informer: (side, resource id, cached objects, cached JSON bytes).
+  // Every informer: side, resource id, cached objects, bytes held for them (packed), their JSON's size
+  // unpacked, and the size of the dictionary they are packed against.
   struct InformerInfo {
     std::string side, resource;
-    size_t objects, bytes;
+    size_t objects, bytes, json_bytes, dict_bytes;
   };
   std::vector<InformerInfo> informers() const;
   // Called once when every cache is synced and reconciling starts.

@@ -110,8 +110,7 @@ struct HostApi {
     if (!inf || !out) return 0;
     auto o = inf->get(to_string(ns), to_string(name));
     if (!o) return 0;
-    slot(ctx)->pins.push_back(o);
-    *out = plugin::as_vcp_str(o->json);
+    *out = slot(ctx)->view(o);
     return 1;
   }
   static void cache_list(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_each_fn each, void* user) {
@@ -120,8 +119,7 @@ struct HostApi {
     auto* ps = slot(ctx);
     inf->for_each(
         [&](const informer::ObjectPtr& o) {
-          ps->pins.push_back(o);
-          return each(user, plugin::as_vcp_str(o->json)) == 0;
+          return each(user, ps->view(o)) == 0;
         },
         to_string(ns));
   }
@@ -142,7 +140,8 @@ struct HostApi {
     }
     // Index names are per plugin so two plugins sharing an informer cannot clash.
     inf->add_index(ps->name + "/" + index_name, [fn, user](const informer::Object& o, std::vector<std::string>* vals) {
-      fn(user, plugin::as_vcp_str(o.json),
+      std::string scratch;
+      fn(user, plugin::as_vcp_str(o.json(&scratch)),
          [](void* emit_ctx, vcp_str v) { static_cast<std::vector<std::string>*>(emit_ctx)->push_back(to_string(v)); },
          vals);
     });
@@ -154,8 +153,7 @@ struct HostApi {
     auto* inf = cache(ctx, side, r);
     if (!ps || !inf || !each || !index_name) return;
     inf->for_each_in_index(ps->name + "/" + index_name, to_string(value), [&](const informer::ObjectPtr& o) {
-      ps->pins.push_back(o);
-      return each(user, plugin::as_vcp_str(o->json)) == 0;
+      return each(user, ps->view(o)) == 0;
     });
   }
   static void enqueue(vcp_host_ctx* ctx, uint32_t r, vcp_str ns, vcp_str name, uint64_t delay_ms) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "plugin/buffer.hpp"
 
 // The ABI's opaque plugin handle: which engine, which plugin.
 struct vcp_host_ctx {
@@ -43,6 +44,15 @@ struct Engine::PluginSlot {
   vcp_str keep(std::string s) {
     arena.push_back(std::move(s));
     return vcp_str{arena.back().data(), arena.back().size()};
+  }
+  // A cached object's JSON for the current hook: a view of the object itself (pinned) or, for a packed
+  // one, of its text unpacked into the arena.
+  vcp_str view(const informer::ObjectPtr& o) {
+    if (!o->packed) {
+      pins.push_back(o);
+      return plugin::as_vcp_str(o->text);
+    }
+    return keep(o->json());
   }
   std::vector<std::string> config_paths;  // the values keys the plugin declared (the only ones it may read)
   vcp_cluster_info info{};

@@ -33,10 +33,7 @@ ObjectPtr from_element(simdjson::dom::element el, std::string json) {
     if (ann["vcluster.loft.sh/object-namespace"].get(s) == simdjson::SUCCESS) obj->owner_namespace = std::string(s);
     if (ann["vcluster.loft.sh/object-uid"].get(s) == simdjson::SUCCESS) obj->owner_uid = std::string(s);
   }
-  obj->json = std::move(json);
-  // compact() and minify grow the text by appending; without this a cached object keeps up to twice its
-  // size (a quarter more on average) of unused capacity for as long as it is cached.
-  obj->json.shrink_to_fit();
+  obj->text = std::move(json);
   return obj;
 }
 
@@ -101,7 +98,7 @@ ObjectPtr identity_of(const Object& o) {
     json::quote_to(j, o.resource_version);
   }
   j += "}}";
-  id->json = std::move(j);
+  id->text = std::move(j);
   return id;
 }
 
@@ -149,7 +146,23 @@ void parse_page(ParsedPage* page) {
   page->body.shrink_to_fit();
 }
 
+size_t json_size(const Object& o) { return o.packed ? pack::unpacked_size(o.text) : o.text.size(); }
+
 }  // namespace
+
+std::string_view Object::json(std::string* scratch) const {
+  if (!packed) return text;
+  // Packed by this process from valid text, so unpacking cannot fail unless memory is corrupt.
+  if (!pack::unpack(text, dict ? std::string_view(dict->text) : std::string_view{}, scratch)) scratch->clear();
+  return *scratch;
+}
+
+std::string Object::json() const {
+  if (!packed) return text;
+  std::string s;
+  json(&s);
+  return s;
+}
 
 std::string make_key(std::string_view ns, std::string_view name) {
   if (ns.empty()) return std::string(name);
@@ -402,31 +415,58 @@ void Informer::schedule_retry(bool relist) {
       delay, 0);
 }
 
+ObjectPtr Informer::packed_copy(const Object& o) {
+  auto p = std::make_shared<Object>();
+  p->text = packer_.pack(o.text, &p->dict);
+  p->packed = true;
+  p->deleting = o.deleting;
+  p->namespace_ = o.namespace_;
+  p->name = o.name;
+  p->uid = o.uid;
+  p->resource_version = o.resource_version;
+  p->managed_by = o.managed_by;
+  p->owner_name = o.owner_name;
+  p->owner_namespace = o.owner_namespace;
+  p->owner_uid = o.owner_uid;
+  return p;
+}
+
 void Informer::upsert(ObjectPtr obj, bool notify) {
   std::string key = obj->key();
-  // Without keep_objects the store holds the identity and the handlers get the object itself.
-  ObjectPtr keep = opts_.keep_objects ? obj : identity_of(*obj);
   auto it = store_.find(key);
+  if (it != store_.end()) {
+    const ObjectPtr& old = it->second.obj;
+    if (old->resource_version == obj->resource_version) {
+      if (!opts_.keep_objects) return;
+      std::string a, b;
+      if (old->json(&a) == obj->json(&b)) return;
+    }
+  }
+  // The store holds the object packed (or, without keep_objects, its identity); the handlers get the object
+  // as it came, so that what they read first costs no unpacking.
+  ObjectPtr keep = opts_.keep_objects ? (obj->packed ? obj : packed_copy(*obj)) : identity_of(*obj);
   if (it == store_.end()) {
-    bytes_ += keep->json.size();
+    bytes_ += keep->text.size();
+    json_bytes_ += json_size(*keep);
     Entry& e = store_[key];
     e.obj = std::move(keep);
-    index_add(key, &e);
+    index_add(key, &e, *obj);
     if (notify)
       for (auto& h : handlers_)
         if (h.on_add) h.on_add(obj);
     return;
   }
   ObjectPtr old = it->second.obj;
-  if (old->resource_version == obj->resource_version && (!opts_.keep_objects || old->json == obj->json)) return;
   if (!obj->resource_version.empty() && !old->resource_version.empty() &&
       !rv_newer_or_equal(obj->resource_version, old->resource_version))
     return;  // an older copy (e.g. a late list item after our own write was observed)
-  bytes_ += keep->json.size();
-  bytes_ -= old->json.size();
+  bytes_ += keep->text.size();
+  bytes_ -= old->text.size();
+  json_bytes_ += json_size(*keep);
+  json_bytes_ -= json_size(*old);
   index_remove(key, &it->second);
   it->second.obj = std::move(keep);
-  index_add(key, &it->second);
+  index_add(key, &it->second, *obj);
   if (notify)
     for (auto& h : handlers_)
       if (h.on_update) h.on_update(old, obj);
@@ -441,7 +481,8 @@ void Informer::erase(const std::string& key, bool notify, ObjectPtr last) {
   auto it = store_.find(key);
   if (it == store_.end()) return;
   ObjectPtr old = it->second.obj;
-  bytes_ -= old->json.size();
+  bytes_ -= old->text.size();
+  json_bytes_ -= json_size(*old);
   index_remove(key, &it->second);
   store_.erase(it);
   if (notify)
@@ -449,13 +490,13 @@ void Informer::erase(const std::string& key, bool notify, ObjectPtr last) {
       if (h.on_delete) h.on_delete(last ? last : old);
 }
 
-void Informer::index_add(const std::string& key, Entry* e) {
+void Informer::index_add(const std::string& key, Entry* e, const Object& unpacked) {
   e->index_values.clear();
   if (indexes_.empty()) return;
   std::vector<std::string> vals;
   for (auto& [name, idx] : indexes_) {
     vals.clear();
-    idx.fn(*e->obj, &vals);
+    idx.fn(unpacked, &vals);
     for (auto& v : vals) {
       idx.values[v].insert(key);
       e->index_values.emplace_back(&idx, std::move(v));

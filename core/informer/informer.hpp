@@ -1,8 +1,11 @@
 // Informers: list, then watch from the list's resourceVersion, into an indexed cache; relist on 410 Gone
 // or a broken stream (with jittered backoff); fan events out to handlers.
 //
-// Memory: a cached object is its minified JSON text (without metadata.managedFields, which nothing reads)
-// plus its key and resourceVersion, so it costs about its JSON size. Handlers receive shared pointers to immutable objects; nothing is copied per handler.
+// Memory: a cached object is its minified JSON text (without metadata.managedFields, which nothing reads),
+// packed against a dictionary each informer learns from its own objects (pack/: a 4 KB pod keeps a few
+// hundred bytes), plus its identity. Handlers receive shared pointers to immutable objects; nothing is copied
+// per handler. The object an event announces is the one the server sent, unpacked; what the cache hands out
+// later (get, for_each, an update's old object) is packed: read any object's text with json().
 #pragma once
 
 #include <uv.h>
@@ -18,19 +21,27 @@
 #include <vector>
 
 #include "kube/client.hpp"
+#include "pack/pack.hpp"
 #include "util/error.hpp"
 
 namespace vc::informer {
 
 // One cached object: immutable once built.
 struct Object {
-  std::string json;  // minified
-  std::string namespace_, name, uid, resource_version;
+  // The minified JSON text, or, when `packed`, that text packed against `dict` (pack/). Read it with json().
+  std::string text;
+  pack::DictPtr dict;
+  bool packed = false;
   bool deleting = false;  // metadata.deletionTimestamp is set
+  std::string namespace_, name, uid, resource_version;
   // vcluster's ownership marks (label vcluster.loft.sh/managed-by, annotations vcluster.loft.sh/object-name,
   // object-namespace, object-uid), read once here so that nobody parses a cached object to find them.
   std::string managed_by, owner_name, owner_namespace, owner_uid;
   std::string key() const { return namespace_.empty() ? name : namespace_ + "/" + name; }
+  // The JSON text: a view of `text` itself, or of *scratch holding it unpacked. Valid while both live.
+  std::string_view json(std::string* scratch) const;
+  // The JSON text as a string of its own.
+  std::string json() const;
 };
 using ObjectPtr = std::shared_ptr<const Object>;
 
@@ -105,7 +116,9 @@ class Informer {
   void for_each_in_index(const std::string& index, std::string_view value,
                          const std::function<bool(const ObjectPtr&)>& fn) const;
   size_t size() const { return store_.size(); }  // objects known (kept or not)
-  size_t bytes() const { return bytes_; }  // JSON bytes held
+  size_t bytes() const { return bytes_; }  // bytes held for the objects' text (packed)
+  size_t json_bytes() const { return json_bytes_; }  // the same objects' JSON, unpacked
+  size_t dict_bytes() const { return packer_.dict_size(); }  // the current dictionary's size
   const kube::GVR& gvr() const { return gvr_; }
   const Stats& stats() const { return stats_; }
   const std::string& resource_version() const { return rv_; }
@@ -130,7 +143,8 @@ class Informer {
   void upsert(ObjectPtr obj, bool notify);
   void erase(const std::string& key, bool notify, ObjectPtr last);
   struct Entry;
-  void index_add(const std::string& key, Entry* e);
+  void index_add(const std::string& key, Entry* e, const Object& unpacked);
+  ObjectPtr packed_copy(const Object& o);
   void index_remove(const std::string& key, Entry* e);
   ObjectPtr stored(const std::string& key) const;  // what the store holds, kept object or identity
 
@@ -157,7 +171,8 @@ class Informer {
   bool synced_ = false, stopping_ = false, need_relist_ = true;
   uint64_t watch_id_ = 0;
   int failures_ = 0;
-  size_t bytes_ = 0;
+  size_t bytes_ = 0, json_bytes_ = 0;
+  pack::Packer packer_;
   uv_timer_t* timer_ = nullptr;
   Stats stats_;
   std::shared_ptr<bool> alive_;

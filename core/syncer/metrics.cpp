@@ -70,11 +70,19 @@ std::string render_metrics(const engine::Engine& eng, const kube::Client& virt, 
   out += "# TYPE vcluster_syncer_api_requests_total counter\n";
   requests(out, virt);
   requests(out, host);
-  out += "# HELP vcluster_syncer_cache_objects Objects held per informer.\n# TYPE vcluster_syncer_cache_objects gauge\n";
-  for (auto& i : eng.informers()) {
-    out += fmt::format("vcluster_syncer_cache_objects{{side=\"{}\",resource=\"{}\"}} {}\n", i.side, i.resource, i.objects);
-    out += fmt::format("vcluster_syncer_cache_bytes{{side=\"{}\",resource=\"{}\"}} {}\n", i.side, i.resource, i.bytes);
-  }
+  // One group per metric family, as the text format requires.
+  const auto infs = eng.informers();
+  auto family = [&](const char* name, const char* help, size_t engine::Engine::InformerInfo::*field) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+    for (auto& i : infs)
+      out += fmt::format("{}{{side=\"{}\",resource=\"{}\"}} {}\n", name, i.side, i.resource, i.*field);
+  };
+  family("vcluster_syncer_cache_objects", "Objects held per informer.", &engine::Engine::InformerInfo::objects);
+  family("vcluster_syncer_cache_bytes", "Bytes held for the cached objects' text (packed).",
+         &engine::Engine::InformerInfo::bytes);
+  family("vcluster_syncer_cache_json_bytes", "The cached objects' JSON, unpacked.", &engine::Engine::InformerInfo::json_bytes);
+  family("vcluster_syncer_cache_dict_bytes", "The dictionary each informer packs its objects against.",
+         &engine::Engine::InformerInfo::dict_bytes);
   out += "# HELP vcluster_syncer_plugin_quarantined 1 for each quarantined plugin.\n# TYPE vcluster_syncer_plugin_quarantined gauge\n";
   for (auto& [name, reason] : eng.quarantined())
     out += fmt::format("vcluster_syncer_plugin_quarantined{{plugin=\"{}\"}} 1\n", name);

@@ -207,9 +207,9 @@ TEST_CASE("an informer that does not keep objects hands them all to its handlers
   std::vector<std::string> added, deleted;
   std::vector<std::pair<std::string, std::string>> updated;  // (old json, new json)
   informer::Handlers h;
-  h.on_add = [&](const informer::ObjectPtr& obj) { added.push_back(obj->json); };
+  h.on_add = [&](const informer::ObjectPtr& obj) { added.push_back(obj->json()); };
   h.on_update = [&](const informer::ObjectPtr& old, const informer::ObjectPtr& obj) {
-    updated.emplace_back(old->json, obj->json);
+    updated.emplace_back(old->json(), obj->json());
   };
   h.on_delete = [&](const informer::ObjectPtr& obj) { deleted.push_back(obj->name); };
   inf.add_handlers(h);
@@ -272,7 +272,7 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   h.on_delete = [&](const informer::ObjectPtr& obj) { deleted.insert(obj->name); };
   inf.add_handlers(h);
   inf.add_index("by-value", [](const informer::Object& obj, std::vector<std::string>* out) {
-    auto v = json::parse(obj.json);
+    auto v = json::parse(obj.json());
     if (const json::Value* d = v ? v->at({"data", "v"}) : nullptr) out->push_back(d->as_string());
   });
   for (int i = 0; i < 7; i++)
@@ -286,8 +286,15 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   auto direct = f.call([&](auto cb) { f.client->get(kConfigMaps, "it-inf", "c1", cb); });
   CHECK(direct.body.find("managedFields") != std::string::npos);
   REQUIRE(inf.get("it-inf", "c1"));
-  CHECK(inf.get("it-inf", "c1")->json.find("managedFields") == std::string::npos);
-  CHECK(json::parse(inf.get("it-inf", "c1")->json)->at({"metadata", "labels", "it"})->as_string() == "1");
+  CHECK(inf.get("it-inf", "c1")->json().find("managedFields") == std::string::npos);
+  CHECK(json::parse(inf.get("it-inf", "c1")->json())->at({"metadata", "labels", "it"})->as_string() == "1");
+  // The cache holds objects packed against a dictionary learned from them: seven ConfigMaps that differ in
+  // their names take a fraction of their JSON, and each unpacks to exactly what the server sent.
+  CHECK(inf.get("it-inf", "c1")->packed);
+  INFO("held " << inf.bytes() << " bytes for " << inf.json_bytes() << " bytes of JSON");
+  CHECK(inf.bytes() * 2 < inf.json_bytes());
+  CHECK(inf.dict_bytes() > 0);
+  CHECK(json::same(inf.get("it-inf", "c1")->json(), direct.body, {"metadata", "kind", "apiVersion"}));
 
   // Restart the API server; every change made right after must reach the cache.
   std::string bed = env("VC_IT_BED"), name = env("VC_IT_CLUSTER"), dir = env("VC_IT_CLUSTER_DIR");

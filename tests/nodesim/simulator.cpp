@@ -292,7 +292,7 @@ void Simulator::renew_lease(const std::string& key, int i) {
 
 void Simulator::consider_pod(const informer::ObjectPtr& obj) {
   if (stopping_) return;
-  auto pod = json::parse(obj->json);
+  auto pod = json::parse(obj->json());
   if (!pod) return;
   PodFacts f = pod_facts(*pod);
   int i = node_index(f.node_name);
@@ -358,7 +358,7 @@ void Simulator::reconcile_pod(const std::string& key) {
     done(queue::Result::ok());
     return;
   }
-  auto pod = json::parse(obj->json);
+  auto pod = json::parse(obj->json());
   if (!pod) {
     done(queue::Result::ok());
     return;

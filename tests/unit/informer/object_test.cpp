@@ -21,7 +21,7 @@ TEST_CASE("make_object reads identity and vcluster's ownership marks, and drops 
   CHECK(o->owner_name == "web");
   CHECK(o->owner_namespace == "shop");
   CHECK(o->owner_uid == "v-uid");
-  CHECK(o->json.find("managedFields") == std::string::npos);
+  CHECK(o->json().find("managedFields") == std::string::npos);
 
   auto plain = make_object(R"({"metadata":{"name":"x","labels":{"app":"a"}}})");
   REQUIRE(plain);
@@ -80,7 +80,7 @@ TEST_CASE("make_object keeps working across a large object (whose parser memory 
     auto o = vc::informer::make_object(big);
     REQUIRE(o);
     CHECK(o->name == "big");
-    CHECK(o->json.size() == big.size());
+    CHECK(o->json().size() == big.size());
     auto s = vc::informer::make_object(R"({"metadata":{"name":"small","resourceVersion":"8"}})");
     REQUIRE(s);
     CHECK(s->name == "small");
