@@ -359,6 +359,21 @@ std::pair<size_t, size_t> Engine::unread_results() const {
   return {results_.size(), bytes};
 }
 
+std::map<std::string, std::pair<size_t, size_t>> Engine::unread_results_by_write() const {
+  static const char* const kVerbs[] = {"create", "update", "patch", "delete"};
+  std::map<std::string, std::pair<size_t, size_t>> out;
+  for (auto& [id, r] : results_) {
+    const auto& ps = *plugins_[r.plugin];
+    std::string k = ps.name + "|" + (r.side == VCP_SIDE_HOST ? "host" : "virtual") + "|" +
+                    (r.resource < ps.resources.size() ? ps.resources[r.resource].res.kind : "?") + "|" +
+                    (r.verb >= 0 && r.verb < 4 ? kVerbs[r.verb] : "?") + (r.subresource ? "/sub" : "");
+    auto& [n, bytes] = out[k];
+    n++;
+    bytes += r.body.size();
+  }
+  return out;
+}
+
 void Engine::sweep_results() {
   results_since_sweep_ = 0;
   // After the TTL the body goes (it can be a whole pod); the status stays a while longer, so that a plugin

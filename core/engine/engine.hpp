@@ -97,6 +97,8 @@ class Engine {
   HoldInfo hold_info() const;
   // Answers of plugin writes not read yet (take_result): how many, and their bodies' bytes.
   std::pair<size_t, size_t> unread_results() const;
+  // The same by the write they answer: "plugin|side|kind|verb[/subresource]" -> (count, bytes).
+  std::map<std::string, std::pair<size_t, size_t>> unread_results_by_write() const;
   // (plugin name, reason) of every quarantined plugin.
   std::vector<std::pair<std::string, std::string>> quarantined() const;
   // Every informer: side, resource id, cached objects, bytes held for them (packed), their JSON's size
@@ -173,6 +175,10 @@ class Engine {
     std::string body;
     std::chrono::steady_clock::time_point at;
     size_t plugin;
+    uint32_t resource;
+    vcp_side side;
+    vcp_verb verb;
+    bool subresource;
   };
   std::unordered_map<uint64_t, SubmitResult> results_;
   // Answers a plugin never read are dropped after this long (a plugin bug: they would be kept forever).

@@ -210,7 +210,9 @@ struct HostApi {
       } else if (res.ok() && inf && verb != VCP_VERB_DELETE) {
         if (auto o = informer::make_object(res.body); o && !o->resource_version.empty()) inf->observe(std::move(o));
       }
-      e->results_[id] = {res.status, std::move(res.body), std::chrono::steady_clock::now(), p};
+      e->results_[id] = {res.status, std::move(res.body), std::chrono::steady_clock::now(), p, r, side,
+                         static_cast<vcp_verb>(verb),
+                         !sub.empty()};
       if (++e->results_since_sweep_ >= 4096) e->sweep_results();
       if (!wake.empty()) e->add_key(wake);
     };

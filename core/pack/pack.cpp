@@ -187,7 +187,7 @@ bool unpack(std::string_view packed, std::string_view dict, std::string* out) {
 
 std::string Packer::pack(std::string_view raw, DictPtr* dict) {
   std::string p = vc::pack::pack(raw, dict_ ? &index_ : nullptr);
-  if (p.size() * 4 > raw.size() && raw.size() >= 64 && dict_size() + raw.size() <= max_dict_) {
+  if (p.size() * 8 > raw.size() && raw.size() >= 64 && dict_size() + raw.size() <= max_dict_) {
     auto next = std::make_shared<Dict>();
     next->text.reserve(dict_size() + raw.size());
     if (dict_) next->text = dict_->text;

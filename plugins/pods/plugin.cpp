@@ -242,9 +242,13 @@ vcp_status ensure_token_secret(State& st, PodOps& ops, const Value& vpod,
       complete = complete && current->at({"data"}) && current->at({"data"})->contains(s.key);
     if (complete) {
       ops.tokens.clear();  // the Secret holds them now; the plugin keeps no copy
-      // The engine applies the write's answer to its cache before it wakes the key, so the Secret is seen
-      // here first: read the answer too, or the engine keeps it (a whole Secret per pod).
-      if (ops.secret_write != 0 && host.take_result(ops.secret_write, nullptr) != 0) ops.secret_write = 0;
+      // The Secret is usually seen before its write's answer is read: the engine applies the answer to its
+      // cache before it wakes the key, and the watch event can even come before the answer. Read the
+      // answer now, or, when it has not arrived, among the stray writes (once the host pod exists this
+      // pod's syncs no longer come here), or the engine keeps it: a whole Secret per pod.
+      if (ops.secret_write != 0 && host.take_result(ops.secret_write, nullptr) == 0)
+        st.stray_writes.push_back(ops.secret_write);
+      ops.secret_write = 0;
       return VCP_OK;
     }
   }

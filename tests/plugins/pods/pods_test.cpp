@@ -417,6 +417,33 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secre
   // 1,000-pod burst left 1,000 of these answers, 2.5 MB, unread).
   CHECK(h.host.unread_results() == 0);
 
+  // The Secret's watch event can also come before the write's answer: the pod is created, and the answer,
+  // arriving later, is still read (a 1,000-pod deployment left 563 such answers, 1.4 MB, unread).
+  {
+    Harness h2;
+    h2.load_objects(golden_dir() + "/nginx.host-objects.json");
+    h2.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, secret);
+    const std::string uid2 = "6f1c2d8e-3b4a-4c5d-9e8f-0a1b2c3d4e5f";
+    Value vpod2 = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
+    REQUIRE(h2.sync(kPods, vpod2).status == VCP_WAIT);
+    h2.host.finish(h2.host.writes.back().id, 201, R"({"kind":"TokenRequest","status":{"token":"t"}})");
+    REQUIRE(h2.sync(kPods, vpod2).status == VCP_WAIT);
+    const pods_test::Write secret_create = h2.host.writes.back();
+    REQUIRE(secret_create.resource == kSecrets);
+    h2.host.put(VCP_SIDE_HOST, kSecrets,
+                R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" + secret +
+                    R"(","namespace":"vcluster-my-vcluster","annotations":{"vcluster.loft.sh/object-uid":")" +
+                    uid2 + R"("}},"data":{"kube-api-access-7xk2m":"dA=="}})");
+    Result created = h2.sync(kPods, vpod2);  // the answer is not in yet
+    REQUIRE(created.status == VCP_OK);
+    Value hpod2 = parse_or_fail(created.out);
+    h2.host.finish(secret_create.id, 201, secret_create.body);
+    CHECK(h2.host.unread_results() == 1);
+    // The host pod exists now, so the pod's syncs no longer look at its token Secret.
+    for (int i = 0; i < 32; i++) h2.sync(kPods, vpod2, &hpod2);
+    CHECK(h2.host.unread_results() == 0);
+  }
+
   // The token Secret stays while its pod exists and goes with it.
   Value tok = parse_or_fail(R"({"metadata":{"name":")" + secret +
                             R"(","annotations":{"vcluster.loft.sh/skip-backsync":"true"}}})");
