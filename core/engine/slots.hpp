@@ -46,9 +46,9 @@ struct Engine::PluginSlot {
     return vcp_str{arena.back().data(), arena.back().size()};
   }
   // A cached object's JSON for the current hook: a view of the object itself (pinned) or, for a packed
-  // one, of its text unpacked into the arena.
+  // one (or an identity), of its text made in the arena.
   vcp_str view(const informer::ObjectPtr& o) {
-    if (!o->packed) {
+    if (!o->packed && !o->identity_only) {
       pins.push_back(o);
       return plugin::as_vcp_str(o->text);
     }

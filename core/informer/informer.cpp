@@ -75,14 +75,20 @@ std::string compact(simdjson::dom::element el) {
 }
 
 // The identity of an object, for an informer that does not keep objects: metadata name, namespace, uid and
-// resourceVersion, as JSON and fields.
+// resourceVersion. Its JSON is made when asked for (json()), so a host Event kept this way costs its
+// identity fields only.
 ObjectPtr identity_of(const Object& o) {
   auto id = std::make_shared<Object>();
+  id->identity_only = true;
   id->name = o.name;
   id->namespace_ = o.namespace_;
   id->uid = o.uid;
   id->resource_version = o.resource_version;
   id->deleting = o.deleting;
+  return id;
+}
+
+std::string identity_json(const Object& o) {
   std::string j = "{\"metadata\":{\"name\":";
   json::quote_to(j, o.name);
   if (!o.namespace_.empty()) {
@@ -98,8 +104,7 @@ ObjectPtr identity_of(const Object& o) {
     json::quote_to(j, o.resource_version);
   }
   j += "}}";
-  id->text = std::move(j);
-  return id;
+  return j;
 }
 
 simdjson::dom::parser& parser() {
@@ -146,11 +151,15 @@ void parse_page(ParsedPage* page) {
   page->body.shrink_to_fit();
 }
 
-size_t json_size(const Object& o) { return o.packed ? pack::unpacked_size(o.text) : o.text.size(); }
+size_t json_size(const Object& o) {
+  if (o.identity_only) return 0;
+  return o.packed ? pack::unpacked_size(o.text) : o.text.size();
+}
 
 }  // namespace
 
 std::string_view Object::json(std::string* scratch) const {
+  if (identity_only) return *scratch = identity_json(*this);
   if (!packed) return text;
   // Packed by this process from valid text, so unpacking cannot fail unless memory is corrupt.
   if (!pack::unpack(text, dict ? std::string_view(dict->text) : std::string_view{}, scratch)) scratch->clear();
@@ -158,6 +167,7 @@ std::string_view Object::json(std::string* scratch) const {
 }
 
 std::string Object::json() const {
+  if (identity_only) return identity_json(*this);
   if (!packed) return text;
   std::string s;
   json(&s);

@@ -32,6 +32,7 @@ struct Object {
   std::string text;
   pack::DictPtr dict;
   bool packed = false;
+  bool identity_only = false;  // no text: json() is {"metadata":{name, namespace, uid, resourceVersion}}
   bool deleting = false;  // metadata.deletionTimestamp is set
   std::string namespace_, name, uid, resource_version;
   // vcluster's ownership marks (label vcluster.loft.sh/managed-by, annotations vcluster.loft.sh/object-name,

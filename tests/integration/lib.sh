@@ -129,6 +129,26 @@ syncer_up() {
   poll 30 curl -sf "http://127.0.0.1:$port/readyz" -o /dev/null
 }
 
+# syncer_writes: the syncer's successful writes so far, both sides (from $URL/metrics).
+syncer_writes() {
+  curl -sf "$URL/metrics" | awk '$1 ~ /^vcluster_syncer_api_requests_total\{side="(host|virtual)",verb="(create|update|patch|delete)",code="2/ {s+=$2} END {print s+0}'
+}
+
+# syncer_quiet SECONDS: waits until the syncer's work queue is empty and it made no write for 2 s (the
+# clusters may still be settling after the last check: a status or an Event that arrives during a restart
+# is a change the restarted syncer must copy).
+syncer_quiet() {
+  local end=$((SECONDS + $1)) before after depth
+  while ((SECONDS < end)); do
+    before=$(syncer_writes)
+    sleep 2
+    after=$(syncer_writes)
+    depth=$(curl -sf "$URL/metrics" | awk '$1 == "vcluster_syncer_queue_depth" {print $2}')
+    [ "$before" = "$after" ] && [ "${depth:-1}" = 0 ] && return 0
+  done
+  return 1
+}
+
 # check_no_sanitizer_reports: one check that no syncer log ($WORK/syncer-*.log) holds an AddressSanitizer,
 # LeakSanitizer or UndefinedBehaviorSanitizer report (they matter in a -Dsanitize=true build).
 check_no_sanitizer_reports() {

@@ -96,10 +96,11 @@ check "scaling back to 2 gives 2 host pods" poll 60 'test "$(hostpods)" = 2'
 check "both Running in the virtual cluster" \
   poll 60 'test "$(vk -n demo-nginx get pods --field-selector=status.phase=Running -o name | wc -l)" = 2'
 
+check "the syncer settles (no write for 2 s, empty queue)" syncer_quiet 60
 check "SIGTERM stops the syncer (exit 0)" stop_pid "$SYNCER_PID"
 run_syncer second
 sleep 3 # every key is reconciled once after the caches sync; counters, not time, are asserted
-writes=$(curl -sf "$URL/metrics" | awk '$1 ~ /^vcluster_syncer_api_requests_total\{side="(host|virtual)",verb="(create|update|patch|delete)",code="2/ {s+=$2} END {print s+0}')
+writes=$(syncer_writes)
 reconciles=$(curl -sf "$URL/metrics" | awk '$1 == "vcluster_syncer_reconciles_total" {print $2}')
 check "restart with nothing changed: $reconciles reconciles, $writes writes on either side" test "$writes" = 0 -a "${reconciles:-0}" -gt 0
 
