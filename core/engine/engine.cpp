@@ -305,7 +305,7 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
   }
   if (rs.res.owned()) {
     if (side == rs.source_side) {
-      enqueue(p, r, obj->namespace_, obj->name, 0);
+      enqueue(p, r, std::string(obj->namespace_), std::string(obj->name), 0);
     } else {
       std::string sns, sname;
       if (owned_target(rs, *obj) && source_key_of_target(rs, *obj, &sns, &sname)) enqueue(p, r, sns, sname, 0);
@@ -555,7 +555,7 @@ void Engine::process(const std::string& key) {
     return;
   }
   if (rc->tgt && rs.recreate_on_uid) {
-    const std::string& uid = rc->tgt->owner_uid;
+    const std::string_view uid = rc->tgt->owner_uid;
     if (!uid.empty() && uid != rc->src->uid) {
       if (rc->tgt->deleting) {
         finish(rc, queue::Result::requeue_after(std::chrono::seconds(1)));
@@ -809,7 +809,7 @@ void Engine::do_delete(Reconcile* rc, const std::string& options) {
   std::weak_ptr<bool> alive = alive_;
   std::string body = options;
   if (body.empty() && rc->tgt && !rc->tgt->uid.empty())
-    body = R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":")" + rc->tgt->uid + "\"}}";
+    body = R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":")" + std::string(rc->tgt->uid) + "\"}}";
   client(rs.target_side)->remove(rs.gvr, rc->tns, rc->tname, body, [this, alive, rc](kube::Result r) {
     if (alive.expired()) return;
     auto& rs2 = plugins_[rc->p]->resources[rc->r];

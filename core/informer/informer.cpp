@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <cstring>
 #include <random>
 #include <utility>
 
@@ -16,23 +17,26 @@ ObjectPtr from_element(simdjson::dom::element el, std::string json) {
   simdjson::dom::element meta;
   if (el["metadata"].get(meta) != simdjson::SUCCESS) return nullptr;
   auto obj = std::make_shared<Object>();
-  std::string_view s;
-  if (meta["name"].get(s) != simdjson::SUCCESS || s.empty()) return nullptr;
-  obj->name = std::string(s);
-  if (meta["namespace"].get(s) == simdjson::SUCCESS) obj->namespace_ = std::string(s);
-  if (meta["uid"].get(s) == simdjson::SUCCESS) obj->uid = std::string(s);
-  if (meta["resourceVersion"].get(s) == simdjson::SUCCESS) obj->resource_version = std::string(s);
+  // Views into the parser's document, copied into the object by set_identity.
+  Object::Identity id;
+  if (meta["name"].get(id.name) != simdjson::SUCCESS || id.name.empty()) return nullptr;
+  // A member that is absent (or not a string) leaves the field empty.
+  auto read = [](simdjson::simdjson_result<simdjson::dom::element> r, std::string_view* out) {
+    if (r.get(*out) != simdjson::SUCCESS) *out = {};
+  };
+  read(meta["namespace"], &id.namespace_);
+  read(meta["uid"], &id.uid);
+  read(meta["resourceVersion"], &id.resource_version);
   simdjson::dom::element del;
   obj->deleting = meta["deletionTimestamp"].get(del) == simdjson::SUCCESS && !del.is_null();
   simdjson::dom::object labels, ann;
-  if (meta["labels"].get(labels) == simdjson::SUCCESS &&
-      labels["vcluster.loft.sh/managed-by"].get(s) == simdjson::SUCCESS)
-    obj->managed_by = std::string(s);
+  if (meta["labels"].get(labels) == simdjson::SUCCESS) read(labels["vcluster.loft.sh/managed-by"], &id.managed_by);
   if (meta["annotations"].get(ann) == simdjson::SUCCESS) {
-    if (ann["vcluster.loft.sh/object-name"].get(s) == simdjson::SUCCESS) obj->owner_name = std::string(s);
-    if (ann["vcluster.loft.sh/object-namespace"].get(s) == simdjson::SUCCESS) obj->owner_namespace = std::string(s);
-    if (ann["vcluster.loft.sh/object-uid"].get(s) == simdjson::SUCCESS) obj->owner_uid = std::string(s);
+    read(ann["vcluster.loft.sh/object-name"], &id.owner_name);
+    read(ann["vcluster.loft.sh/object-namespace"], &id.owner_namespace);
+    read(ann["vcluster.loft.sh/object-uid"], &id.owner_uid);
   }
+  obj->set_identity(id);
   obj->text = std::move(json);
   return obj;
 }
@@ -80,10 +84,7 @@ std::string compact(simdjson::dom::element el) {
 ObjectPtr identity_of(const Object& o) {
   auto id = std::make_shared<Object>();
   id->identity_only = true;
-  id->name = o.name;
-  id->namespace_ = o.namespace_;
-  id->uid = o.uid;
-  id->resource_version = o.resource_version;
+  id->set_identity({o.namespace_, o.name, o.uid, o.resource_version, {}, {}, {}, {}});
   id->deleting = o.deleting;
   return id;
 }
@@ -157,6 +158,25 @@ size_t json_size(const Object& o) {
 }
 
 }  // namespace
+
+void Object::set_identity(const Identity& id) {
+  std::string_view* fields[] = {&namespace_, &name, &uid, &resource_version,
+                                &managed_by, &owner_name, &owner_namespace, &owner_uid};
+  const std::string_view values[] = {id.namespace_, id.name, id.uid, id.resource_version,
+                                     id.managed_by, id.owner_name, id.owner_namespace, id.owner_uid};
+  size_t total = 0;
+  for (auto v : values) total += v.size();
+  auto buf = std::make_unique<char[]>(total ? total : 1);
+  size_t at = 0;
+  for (size_t i = 0; i < 8; i++) {
+    std::memcpy(buf.get() + at, values[i].data(), values[i].size());
+    *fields[i] = std::string_view(buf.get() + at, values[i].size());
+    at += values[i].size();
+  }
+  ids_ = std::move(buf);
+}
+
+std::string Object::key() const { return make_key(namespace_, name); }
 
 std::string_view Object::json(std::string* scratch) const {
   if (identity_only) return *scratch = identity_json(*this);
@@ -430,14 +450,7 @@ ObjectPtr Informer::packed_copy(const Object& o) {
   p->text = packer_.pack(o.text, &p->dict);
   p->packed = true;
   p->deleting = o.deleting;
-  p->namespace_ = o.namespace_;
-  p->name = o.name;
-  p->uid = o.uid;
-  p->resource_version = o.resource_version;
-  p->managed_by = o.managed_by;
-  p->owner_name = o.owner_name;
-  p->owner_namespace = o.owner_namespace;
-  p->owner_uid = o.owner_uid;
+  p->set_identity(o.identity());
   return p;
 }
 

@@ -81,7 +81,7 @@ Simulator::Simulator(uv_loop_t* loop, kube::Client* client, std::vector<NodeSpec
   informer::Handlers h;
   h.on_add = [this](const informer::ObjectPtr& o) { consider_pod(o); };
   h.on_update = [this](const informer::ObjectPtr&, const informer::ObjectPtr& o) { consider_pod(o); };
-  h.on_delete = [this](const informer::ObjectPtr& o) { release_ip(o->key(), o->uid); };
+  h.on_delete = [this](const informer::ObjectPtr& o) { release_ip(o->key(), std::string(o->uid)); };
   pods_->add_handlers(std::move(h));
   pods_->on_error([](const Error& e) { log().warn("pod informer: {}", e.message); });
 }
@@ -315,7 +315,7 @@ void Simulator::consider_pod(const informer::ObjectPtr& obj) {
     Node& n = nodes_[static_cast<size_t>(i)];
     if (parse_ipv4(f.pod_ip, &ip) && n.block.reserve(ip)) {
       release_ip(key, {});
-      allocs_[key] = Alloc{obj->uid, i, ip};
+      allocs_[key] = Alloc{std::string(obj->uid), i, ip};
     }
     return;
   }
