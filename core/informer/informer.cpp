@@ -164,7 +164,9 @@ void Object::set_identity(const Identity& id) {
                                 &managed_by, &owner_name, &owner_namespace, &owner_uid};
   const std::string_view values[] = {id.namespace_, id.name, id.uid, id.resource_version,
                                      id.managed_by, id.owner_name, id.owner_namespace, id.owner_uid};
-  size_t total = 0;
+  // namespace "/" name first, so that the key is a view too.
+  const bool slash = !id.namespace_.empty();
+  size_t total = slash ? 1 : 0;
   for (auto v : values) total += v.size();
   auto buf = std::make_unique<char[]>(total ? total : 1);
   size_t at = 0;
@@ -172,11 +174,15 @@ void Object::set_identity(const Identity& id) {
     std::memcpy(buf.get() + at, values[i].data(), values[i].size());
     *fields[i] = std::string_view(buf.get() + at, values[i].size());
     at += values[i].size();
+    if (i == 0 && slash) buf[at++] = '/';
   }
   ids_ = std::move(buf);
 }
 
-std::string Object::key() const { return make_key(namespace_, name); }
+std::string_view Object::key_view() const {
+  if (namespace_.empty()) return name;
+  return std::string_view(namespace_.data(), namespace_.size() + 1 + name.size());
+}
 
 std::string_view Object::json(std::string* scratch) const {
   if (identity_only) return *scratch = identity_json(*this);
@@ -344,7 +350,7 @@ void Informer::apply_list(std::vector<ObjectPtr> items, std::string rv) {
   }
   std::vector<std::pair<std::string, ObjectPtr>> gone;
   for (auto& [k, e] : store_)
-    if (!seen.count(k)) gone.emplace_back(k, e.obj);
+    if (!seen.count(std::string(k))) gone.emplace_back(std::string(k), e.obj);
   for (auto& [k, o] : gone) erase(k, true, o);
   rv_ = std::move(rv);
   need_relist_ = false;
@@ -455,8 +461,7 @@ ObjectPtr Informer::packed_copy(const Object& o) {
 }
 
 void Informer::upsert(ObjectPtr obj, bool notify) {
-  std::string key = obj->key();
-  auto it = store_.find(key);
+  auto it = store_.find(obj->key_view());
   if (it != store_.end()) {
     const ObjectPtr& old = it->second.obj;
     if (old->resource_version == obj->resource_version) {
@@ -471,9 +476,9 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
   if (it == store_.end()) {
     bytes_ += keep->text.size();
     json_bytes_ += json_size(*keep);
-    Entry& e = store_[key];
-    e.obj = std::move(keep);
-    index_add(key, &e, *obj);
+    std::string_view key = keep->key_view();
+    auto [nit, added] = store_.emplace(key, Entry{std::move(keep), {}});
+    index_add(nit->first, &nit->second, *obj);
     if (notify)
       for (auto& h : handlers_)
         if (h.on_add) h.on_add(obj);
@@ -487,20 +492,24 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
   bytes_ -= old->text.size();
   json_bytes_ += json_size(*keep);
   json_bytes_ -= json_size(*old);
-  index_remove(key, &it->second);
-  it->second.obj = std::move(keep);
-  index_add(key, &it->second, *obj);
+  index_remove(it->first, &it->second);
+  // The node's key is a view of the old object: re-key it to the new one (no allocation).
+  auto node = store_.extract(it);
+  node.mapped().obj = std::move(keep);
+  node.key() = node.mapped().obj->key_view();
+  auto ins = store_.insert(std::move(node));
+  index_add(ins.position->first, &ins.position->second, *obj);
   if (notify)
     for (auto& h : handlers_)
       if (h.on_update) h.on_update(old, obj);
 }
 
-ObjectPtr Informer::stored(const std::string& key) const {
+ObjectPtr Informer::stored(std::string_view key) const {
   auto it = store_.find(key);
   return it == store_.end() ? nullptr : it->second.obj;
 }
 
-void Informer::erase(const std::string& key, bool notify, ObjectPtr last) {
+void Informer::erase(std::string_view key, bool notify, ObjectPtr last) {
   auto it = store_.find(key);
   if (it == store_.end()) return;
   ObjectPtr old = it->second.obj;
@@ -513,7 +522,7 @@ void Informer::erase(const std::string& key, bool notify, ObjectPtr last) {
       if (h.on_delete) h.on_delete(last ? last : old);
 }
 
-void Informer::index_add(const std::string& key, Entry* e, const Object& unpacked) {
+void Informer::index_add(std::string_view key, Entry* e, const Object& unpacked) {
   e->index_values.clear();
   if (indexes_.empty()) return;
   std::vector<std::string> vals;
@@ -528,7 +537,7 @@ void Informer::index_add(const std::string& key, Entry* e, const Object& unpacke
   e->index_values.shrink_to_fit();
 }
 
-void Informer::index_remove(const std::string& key, Entry* e) {
+void Informer::index_remove(std::string_view key, Entry* e) {
   for (auto& [idx, v] : e->index_values) {
     auto it = idx->values.find(v);
     if (it == idx->values.end()) continue;
@@ -540,7 +549,7 @@ void Informer::index_remove(const std::string& key, Entry* e) {
 
 ObjectPtr Informer::get(std::string_view ns, std::string_view name) const { return get_key(make_key(ns, name)); }
 
-ObjectPtr Informer::get_key(const std::string& key) const {
+ObjectPtr Informer::get_key(std::string_view key) const {
   if (!opts_.keep_objects) return nullptr;
   auto it = store_.find(key);
   return it == store_.end() ? nullptr : it->second.obj;

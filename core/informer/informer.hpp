@@ -54,7 +54,9 @@ struct Object {
     return {namespace_, name, uid, resource_version, managed_by, owner_name, owner_namespace, owner_uid};
   }
 
-  std::string key() const;
+  // "ns/name" or "name": a view of the object's own storage, and as a string.
+  std::string_view key_view() const;
+  std::string key() const { return std::string(key_view()); }
   // The JSON text: a view of `text` itself, or of *scratch holding it unpacked. Valid while both live.
   std::string_view json(std::string* scratch) const;
   // The JSON text as a string of its own.
@@ -126,7 +128,7 @@ class Informer {
 
   bool synced() const { return synced_; }
   ObjectPtr get(std::string_view ns, std::string_view name) const;
-  ObjectPtr get_key(const std::string& key) const;
+  ObjectPtr get_key(std::string_view key) const;
   // Visits every cached object, or those of one namespace; stop early by returning false.
   void for_each(const std::function<bool(const ObjectPtr&)>& fn, std::string_view ns = {}) const;
   // Objects whose index `index` holds `value`.
@@ -161,12 +163,12 @@ class Informer {
   void watch();
   void schedule_retry(bool relist);
   void upsert(ObjectPtr obj, bool notify);
-  void erase(const std::string& key, bool notify, ObjectPtr last);
+  void erase(std::string_view key, bool notify, ObjectPtr last);
   struct Entry;
-  void index_add(const std::string& key, Entry* e, const Object& unpacked);
+  void index_add(std::string_view key, Entry* e, const Object& unpacked);
   ObjectPtr packed_copy(const Object& o);
-  void index_remove(const std::string& key, Entry* e);
-  ObjectPtr stored(const std::string& key) const;  // what the store holds, kept object or identity
+  void index_remove(std::string_view key, Entry* e);
+  ObjectPtr stored(std::string_view key) const;  // what the store holds, kept object or identity
 
   uv_loop_t* loop_;
   kube::Client* client_;
@@ -174,7 +176,9 @@ class Informer {
   Options opts_;
   struct Index {
     IndexFn fn;
-    std::unordered_map<std::string, std::unordered_set<std::string>> values;  // value -> keys
+    // value -> keys, as views of the keys in store_ (valid while the object is stored: it is removed from
+    // the index before it is replaced or erased).
+    std::unordered_map<std::string, std::unordered_set<std::string_view>> values;
   };
   // A cached object and the index values computed when it was added, so that replacing or removing it
   // does not run the index functions (plugin code that parses the object) again.
@@ -182,7 +186,9 @@ class Informer {
     ObjectPtr obj;
     std::vector<std::pair<Index*, std::string>> index_values;
   };
-  std::unordered_map<std::string, Entry> store_;
+  // Keyed by views of the stored objects' own keys (Object::key_view), so a key is not stored twice; when
+  // an entry's object is replaced, its node is re-keyed to the new object's view.
+  std::unordered_map<std::string_view, Entry> store_;
   std::unordered_map<std::string, Index> indexes_;
   std::vector<Handlers> handlers_;
   std::function<void()> synced_cb_;

@@ -176,6 +176,19 @@ bool in_flight(const Host& host, uint64_t& id) {
   return false;
 }
 
+// True when a pod has no write in flight and nothing to remember: its entry can go (10,000 pods kept
+// 2.2 MB of empty entries).
+bool idle(const PodOps& ops) {
+  return ops.delete_host == 0 && ops.delete_virtual == 0 && ops.bind == 0 && ops.bound_to.empty() &&
+         ops.secret_write == 0 && ops.token_requests.empty() && ops.tokens.empty();
+}
+
+// Drops a pod's entry in st.ops when it holds nothing (the hooks create one with operator[]).
+void drop_if_idle(State& st, const vcp_sync_args* args) {
+  auto it = st.ops.find(key_of(str(args->source_namespace), str(args->source_name)));
+  if (it != st.ops.end() && idle(it->second)) st.ops.erase(it);
+}
+
 // Drops a pod's bookkeeping once the pod is gone. The answers of its writes still in flight (a delete's is
 // the whole pod) are read when they finish, so the engine does not keep them.
 void forget_ops(State& st, const std::string& pod_key) {
@@ -534,6 +547,7 @@ vcp_status back_sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
   const std::string& vnode = str_at(*vpod, {"spec"}, "nodeName");
   // The binding's watch event often comes before its answer: read the answer later, so the engine drops it.
   if (ops.bind != 0 && !vnode.empty() && host.take_result(ops.bind, nullptr) != 0) ops.bind = 0;
+  if (!vnode.empty()) ops.bound_to.clear();  // the cache shows the binding now
   if (!hnode.empty() && vnode.empty()) {
     // §3.8 step 3: the host scheduler placed the pod; bind the virtual pod to the same node. The watch
     // event of the binding brings the key back for the status.
@@ -820,7 +834,11 @@ vcp_status on_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
       case kPods:
         // Event writes wake the key of their pod, so that their results are read promptly.
         collect_event_writes(*st, key_of(str(args->source_namespace), str(args->source_name)));
-        return sync_pod(*st, args, out);
+        {
+          vcp_status status = sync_pod(*st, args, out);
+          drop_if_idle(*st, args);
+          return status;
+        }
       case kConfigMaps:
       case kSecrets:
         return sync_config_object(*st, args, out);
@@ -832,7 +850,12 @@ vcp_status on_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
 
 vcp_status on_back_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
   auto* st = static_cast<State*>(state);
-  return guarded(st, [&] { return args->resource == kPods ? back_sync_pod(*st, args, out) : VCP_NO_CHANGE; });
+  return guarded(st, [&] {
+    if (args->resource != kPods) return VCP_NO_CHANGE;
+    vcp_status status = back_sync_pod(*st, args, out);
+    drop_if_idle(*st, args);
+    return status;
+  });
 }
 
 vcp_status on_delete(void* state, const vcp_sync_args* args, vcp_buf* out) {
