@@ -171,7 +171,7 @@ void Object::set_identity(const Identity& id) {
   auto buf = std::make_unique<char[]>(total ? total : 1);
   size_t at = 0;
   for (size_t i = 0; i < 8; i++) {
-    std::memcpy(buf.get() + at, values[i].data(), values[i].size());
+    if (!values[i].empty()) std::memcpy(buf.get() + at, values[i].data(), values[i].size());
     *fields[i] = std::string_view(buf.get() + at, values[i].size());
     at += values[i].size();
     if (i == 0 && slash) buf[at++] = '/';
