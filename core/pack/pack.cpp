@@ -134,6 +134,9 @@ std::string pack(std::string_view raw, const DictIndex* index) {
   put_varint(out, n - lit_start);
   out.append(s + lit_start, n - lit_start);
   out.shrink_to_fit();
+  // The chain is four bytes per input byte: after a large object (a ConfigMap of a megabyte) give it back
+  // instead of keeping it for the thread's life.
+  if (ichain.capacity() > 64 * 1024) std::vector<uint32_t>().swap(ichain);
   return out;
 }
 

@@ -48,6 +48,16 @@ TEST_CASE("pack and unpack round-trip texts with and without a dictionary") {
   }
 }
 
+TEST_CASE("a large text (a ConfigMap of a megabyte) packs and unpacks, repetitive or not") {
+  std::mt19937 rng(11);
+  std::string random_text, repetitive;
+  for (int i = 0; i < (1 << 20); i++) random_text.push_back(static_cast<char>(' ' + rng() % 90));
+  while (repetitive.size() < (1 << 20)) repetitive += R"({"key":"value-)" + std::to_string(rng() % 1000) + "\"},";
+  CHECK(roundtrip(random_text, nullptr) == random_text);
+  CHECK(roundtrip(repetitive, nullptr) == repetitive);
+  CHECK(pack(repetitive, nullptr).size() < repetitive.size() / 4);
+}
+
 TEST_CASE("a match may start in the dictionary and run on into the text itself") {
   // dict ends with "xyzab"; the text repeats "abab...": the best match for the text's second half starts
   // in the dictionary's tail and continues in the text's own first bytes.
