@@ -469,6 +469,9 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
       std::string a, b;
       if (old->json(&a) == obj->json(&b)) return;
     }
+    if (!obj->resource_version.empty() && !old->resource_version.empty() &&
+        !rv_newer_or_equal(obj->resource_version, old->resource_version))
+      return;  // an older copy (e.g. a late list item after our own write was observed)
   }
   // The store holds the object packed (or, without keep_objects, its identity); the handlers get the object
   // as it came, so that what they read first costs no unpacking.
@@ -485,9 +488,6 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
     return;
   }
   ObjectPtr old = it->second.obj;
-  if (!obj->resource_version.empty() && !old->resource_version.empty() &&
-      !rv_newer_or_equal(obj->resource_version, old->resource_version))
-    return;  // an older copy (e.g. a late list item after our own write was observed)
   bytes_ += keep->text.size();
   bytes_ -= old->text.size();
   json_bytes_ += json_size(*keep);
