@@ -226,7 +226,7 @@ void check(App* a) {
 }
 
 void on_src_obj(App* a, const informer::ObjectPtr& o, bool deleted) {
-  long i = index_of(*a, o->name);
+  long i = index_of(*a, o->name());
   if (i < 0) return;
   PodTimes& p = a->t[static_cast<size_t>(i)];
   double n = now_s();
@@ -258,7 +258,7 @@ void on_src_obj(App* a, const informer::ObjectPtr& o, bool deleted) {
 
 void on_host_obj(App* a, const informer::ObjectPtr& o, bool deleted) {
   const std::string& s = a->f.host_suffix;
-  const std::string_view name = o->name;
+  const std::string_view name = o->name();
   if (name.size() <= s.size() || name.compare(name.size() - s.size(), s.size(), s) != 0) return;
   long i = index_of(*a, std::string_view(name).substr(0, name.size() - s.size()));
   if (i < 0) return;

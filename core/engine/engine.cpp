@@ -305,7 +305,7 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
   }
   if (rs.res.owned()) {
     if (side == rs.source_side) {
-      enqueue(p, r, std::string(obj->namespace_), std::string(obj->name), 0);
+      enqueue(p, r, std::string(obj->namespace_()), std::string(obj->name()), 0);
     } else {
       std::string sns, sname;
       if (owned_target(rs, *obj) && source_key_of_target(rs, *obj, &sns, &sname)) enqueue(p, r, sns, sname, 0);
@@ -457,26 +457,26 @@ bool Engine::owned_target(const ResourceSlot& rs, const informer::Object& target
   if (rs.res.role != VCP_ROLE_TO_HOST || rs.res.mapping == VCP_NAME_SAME) return true;
   // vcluster's IsManaged: the managed-by label matches AND the name is the translation of the
   // object-name/object-namespace annotations. Anything else in the host namespace is not ours.
-  if (target.managed_by.empty() || target.owner_name.empty()) return false;
+  if (target.managed_by().empty() || target.owner_name().empty()) return false;
   if (rs.res.mapping == VCP_NAME_CLUSTER) {
-    return target.managed_by == naming::cluster_marker(settings_.host_namespace, settings_.vcluster_name) &&
-           target.name == naming::physical_name_cluster_scoped(target.owner_name, settings_.host_namespace,
+    return target.managed_by() == naming::cluster_marker(settings_.host_namespace, settings_.vcluster_name) &&
+           target.name() == naming::physical_name_cluster_scoped(target.owner_name(), settings_.host_namespace,
                                                                 settings_.vcluster_name);
   }
-  if (target.managed_by != settings_.vcluster_name || target.namespace_ != settings_.host_namespace) return false;
-  return target.name == naming::physical_name(target.owner_name, target.owner_namespace, settings_.vcluster_name);
+  if (target.managed_by() != settings_.vcluster_name || target.namespace_() != settings_.host_namespace) return false;
+  return target.name() == naming::physical_name(target.owner_name(), target.owner_namespace(), settings_.vcluster_name);
 }
 
 bool Engine::source_key_of_target(const ResourceSlot& rs, const informer::Object& target, std::string* ns,
                                   std::string* name) const {
   if (rs.res.role != VCP_ROLE_TO_HOST || rs.res.mapping == VCP_NAME_SAME) {
-    *ns = target.namespace_;
-    *name = target.name;
+    *ns = target.namespace_();
+    *name = target.name();
     return true;
   }
-  if (target.owner_name.empty()) return false;
-  *name = target.owner_name;
-  *ns = rs.res.mapping == VCP_NAME_CLUSTER ? std::string() : target.owner_namespace;
+  if (target.owner_name().empty()) return false;
+  *name = target.owner_name();
+  *ns = rs.res.mapping == VCP_NAME_CLUSTER ? std::string() : std::string(target.owner_namespace());
   return true;
 }
 
@@ -555,8 +555,8 @@ void Engine::process(const std::string& key) {
     return;
   }
   if (rc->tgt && rs.recreate_on_uid) {
-    const std::string_view uid = rc->tgt->owner_uid;
-    if (!uid.empty() && uid != rc->src->uid) {
+    const std::string_view uid = rc->tgt->owner_uid();
+    if (!uid.empty() && uid != rc->src->uid()) {
       if (rc->tgt->deleting) {
         finish(rc, queue::Result::requeue_after(std::chrono::seconds(1)));
       } else {
@@ -620,7 +620,7 @@ void Engine::step_forward(Reconcile* rc) {
     return;
   }
   std::string body;
-  if (identity_ok && (!rc->tgt || dm.resource_version == rc->tgt->resource_version)) {
+  if (identity_ok && (!rc->tgt || dm.resource_version == rc->tgt->resource_version())) {
     body = std::move(out.data);
   } else {
     std::string err;
@@ -754,7 +754,7 @@ void Engine::step_back(Reconcile* rc) {
   bool status_only = false;
   std::string body;
   if (json::peek_meta(out.data, &um) && um.name == rc->name && um.namespace_ == rc->ns &&
-      um.resource_version == rc->src->resource_version) {
+      um.resource_version == rc->src->resource_version()) {
     status_only = rs.res.has_status && json::same(out.data, rc->src_json, {"kind", "apiVersion", "status"});
     body = std::move(out.data);
   } else {
@@ -808,8 +808,8 @@ void Engine::do_delete(Reconcile* rc, const std::string& options) {
   }
   std::weak_ptr<bool> alive = alive_;
   std::string body = options;
-  if (body.empty() && rc->tgt && !rc->tgt->uid.empty())
-    body = R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":")" + std::string(rc->tgt->uid) + "\"}}";
+  if (body.empty() && rc->tgt && !rc->tgt->uid().empty())
+    body = R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":")" + std::string(rc->tgt->uid()) + "\"}}";
   client(rs.target_side)->remove(rs.gvr, rc->tns, rc->tname, body, [this, alive, rc](kube::Result r) {
     if (alive.expired()) return;
     auto& rs2 = plugins_[rc->p]->resources[rc->r];
@@ -878,8 +878,8 @@ void Engine::emit_event(vcp_side side, const ResourceSlot& rs, const std::string
   io["name"] = name;
   if (!ns.empty()) io["namespace"] = ns;
   if (obj) {
-    io["uid"] = obj->uid;
-    io["resourceVersion"] = obj->resource_version;
+    io["uid"] = obj->uid();
+    io["resourceVersion"] = obj->resource_version();
   }
   ev["reason"] = reason;
   ev["message"] = message;

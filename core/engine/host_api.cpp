@@ -208,7 +208,7 @@ struct HostApi {
         // were answered 404 0.04-0.8 times per pod in the benchmarks).
         inf->observe_delete_answer(ns, name, res.status, res.body);
       } else if (res.ok() && inf && verb != VCP_VERB_DELETE) {
-        if (auto o = informer::make_object(res.body); o && !o->resource_version.empty()) inf->observe(std::move(o));
+        if (auto o = informer::make_object(res.body); o && !o->resource_version().empty()) inf->observe(std::move(o));
       }
       e->results_[id] = {res.status, std::move(res.body), std::chrono::steady_clock::now(), p, r, side,
                          static_cast<vcp_verb>(verb),

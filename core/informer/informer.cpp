@@ -84,25 +84,25 @@ std::string compact(simdjson::dom::element el) {
 ObjectPtr identity_of(const Object& o) {
   auto id = std::make_shared<Object>();
   id->identity_only = true;
-  id->set_identity({o.namespace_, o.name, o.uid, o.resource_version, {}, {}, {}, {}});
+  id->set_identity({o.namespace_(), o.name(), o.uid(), o.resource_version(), {}, {}, {}, {}});
   id->deleting = o.deleting;
   return id;
 }
 
 std::string identity_json(const Object& o) {
   std::string j = "{\"metadata\":{\"name\":";
-  json::quote_to(j, o.name);
-  if (!o.namespace_.empty()) {
+  json::quote_to(j, o.name());
+  if (!o.namespace_().empty()) {
     j += ",\"namespace\":";
-    json::quote_to(j, o.namespace_);
+    json::quote_to(j, o.namespace_());
   }
-  if (!o.uid.empty()) {
+  if (!o.uid().empty()) {
     j += ",\"uid\":";
-    json::quote_to(j, o.uid);
+    json::quote_to(j, o.uid());
   }
-  if (!o.resource_version.empty()) {
+  if (!o.resource_version().empty()) {
     j += ",\"resourceVersion\":";
-    json::quote_to(j, o.resource_version);
+    json::quote_to(j, o.resource_version());
   }
   j += "}}";
   return j;
@@ -160,19 +160,21 @@ size_t json_size(const Object& o) {
 }  // namespace
 
 void Object::set_identity(const Identity& id) {
-  std::string_view* fields[] = {&namespace_, &name, &uid, &resource_version,
-                                &managed_by, &owner_name, &owner_namespace, &owner_uid};
-  const std::string_view values[] = {id.namespace_, id.name, id.uid, id.resource_version,
-                                     id.managed_by, id.owner_name, id.owner_namespace, id.owner_uid};
+  // Kubernetes names are at most 253 bytes and uids 36, so every field fits a 16-bit offset by far; a field
+  // is cut at 8 KiB all the same, so that no input can overflow one.
+  std::string_view values[] = {id.namespace_, id.name, id.uid, id.resource_version,
+                               id.managed_by, id.owner_name, id.owner_namespace, id.owner_uid};
+  for (auto& v : values) v = v.substr(0, 8 * 1024);
   // namespace "/" name first, so that the key is a view too.
-  const bool slash = !id.namespace_.empty();
+  const bool slash = !values[0].empty();
   size_t total = slash ? 1 : 0;
   for (auto v : values) total += v.size();
   auto buf = std::make_unique<char[]>(total ? total : 1);
   size_t at = 0;
   for (size_t i = 0; i < 8; i++) {
     if (!values[i].empty()) std::memcpy(buf.get() + at, values[i].data(), values[i].size());
-    *fields[i] = std::string_view(buf.get() + at, values[i].size());
+    start_[i] = static_cast<uint16_t>(at);
+    len_[i] = static_cast<uint16_t>(values[i].size());
     at += values[i].size();
     if (i == 0 && slash) buf[at++] = '/';
   }
@@ -180,8 +182,8 @@ void Object::set_identity(const Identity& id) {
 }
 
 std::string_view Object::key_view() const {
-  if (namespace_.empty()) return name;
-  return std::string_view(namespace_.data(), namespace_.size() + 1 + name.size());
+  if (len_[0] == 0) return name();
+  return std::string_view(ids_.get(), static_cast<size_t>(len_[0]) + 1 + len_[1]);
 }
 
 std::string_view Object::json(std::string* scratch) const {
@@ -388,12 +390,12 @@ void Informer::watch() {
     // The decoder parsed the line once; build the cached object from that parse (no second parse).
     ObjectPtr obj = from_element(el, compact(el));
     if (!obj) return;
-    if (!obj->resource_version.empty()) rv_ = obj->resource_version;
+    if (!obj->resource_version().empty()) rv_ = obj->resource_version();
     if (ev.type == kube::EventType::kDeleted) {
       // A late DELETED event of an earlier object must not erase a newer one re-created under the same
       // name (its uid differs).
       ObjectPtr cur = stored(obj->key());
-      if (cur && !cur->uid.empty() && !obj->uid.empty() && cur->uid != obj->uid) return;
+      if (cur && !cur->uid().empty() && !obj->uid().empty() && cur->uid() != obj->uid()) return;
       erase(obj->key(), true, obj);
     } else {
       upsert(std::move(obj), true);
@@ -464,13 +466,13 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
   auto it = store_.find(obj->key_view());
   if (it != store_.end()) {
     const ObjectPtr& old = it->second.obj;
-    if (old->resource_version == obj->resource_version) {
+    if (old->resource_version() == obj->resource_version()) {
       if (!opts_.keep_objects) return;
       std::string a, b;
       if (old->json(&a) == obj->json(&b)) return;
     }
-    if (!obj->resource_version.empty() && !old->resource_version.empty() &&
-        !rv_newer_or_equal(obj->resource_version, old->resource_version))
+    if (!obj->resource_version().empty() && !old->resource_version().empty() &&
+        !rv_newer_or_equal(obj->resource_version(), old->resource_version()))
       return;  // an older copy (e.g. a late list item after our own write was observed)
   }
   // The store holds the object packed (or, without keep_objects, its identity); the handlers get the object
@@ -558,7 +560,7 @@ ObjectPtr Informer::get_key(std::string_view key) const {
 void Informer::for_each(const std::function<bool(const ObjectPtr&)>& fn, std::string_view ns) const {
   if (!opts_.keep_objects) return;
   for (auto& [k, e] : store_) {
-    if (!ns.empty() && e.obj->namespace_ != ns) continue;
+    if (!ns.empty() && e.obj->namespace_() != ns) continue;
     if (!fn(e.obj)) return;
   }
 }
@@ -592,8 +594,8 @@ void Informer::observe(ObjectPtr obj) {
   // created and deleted again, or a graceful deletion the kubelet finished, whose DELETED event came first.
   // An object absent from the cache whose version the watch has passed is gone; adding it back would leave
   // a copy no event ever removes (10,000-pod bench: 123 host pods cached as "terminating" forever).
-  if (!store_.count(obj->key()) && !rv_.empty() && !obj->resource_version.empty() &&
-      rv_newer_or_equal(rv_, obj->resource_version))
+  if (!store_.count(obj->key()) && !rv_.empty() && !obj->resource_version().empty() &&
+      rv_newer_or_equal(rv_, obj->resource_version()))
     return;
   upsert(std::move(obj), true);
 }
@@ -608,7 +610,7 @@ void Informer::observe_delete_answer(std::string_view ns, std::string_view name,
     observe_delete(ns, name);
   } else if (status >= 200 && status < 300) {
     auto o = remaining_after_delete(body);
-    if (o && o->name == name && o->namespace_ == ns) {
+    if (o && o->name() == name && o->namespace_() == ns) {
       observe(std::move(o));
     } else {
       observe_delete(ns, name);

@@ -40,10 +40,16 @@ struct Object {
   bool deleting = false;       // metadata.deletionTimestamp is set
   // The identity, and vcluster's ownership marks (label vcluster.loft.sh/managed-by, annotations
   // vcluster.loft.sh/object-name, object-namespace, object-uid), read once when the object is built so that
-  // nobody parses a cached object to find them. Views of one allocation the object owns (set_identity): a
-  // cached object costs one block for all eight instead of a string each.
-  std::string_view namespace_, name, uid, resource_version;
-  std::string_view managed_by, owner_name, owner_namespace, owner_uid;
+  // nobody parses a cached object to find them. Views of one allocation the object owns (set_identity), at
+  // 16-bit offsets: a cached object costs one block for all eight, and 32 bytes to find them.
+  std::string_view namespace_() const { return field(0); }
+  std::string_view name() const { return field(1); }
+  std::string_view uid() const { return field(2); }
+  std::string_view resource_version() const { return field(3); }
+  std::string_view managed_by() const { return field(4); }
+  std::string_view owner_name() const { return field(5); }
+  std::string_view owner_namespace() const { return field(6); }
+  std::string_view owner_uid() const { return field(7); }
 
   struct Identity {
     std::string_view namespace_, name, uid, resource_version, managed_by, owner_name, owner_namespace, owner_uid;
@@ -51,7 +57,7 @@ struct Object {
   // Copies the identity into the object's own storage and points the fields at it.
   void set_identity(const Identity& id);
   Identity identity() const {
-    return {namespace_, name, uid, resource_version, managed_by, owner_name, owner_namespace, owner_uid};
+    return {field(0), field(1), field(2), field(3), field(4), field(5), field(6), field(7)};
   }
 
   // "ns/name" or "name": a view of the object's own storage, and as a string.
@@ -63,7 +69,9 @@ struct Object {
   std::string json() const;
 
  private:
+  std::string_view field(int i) const { return {ids_.get() + start_[i], len_[i]}; }
   std::unique_ptr<char[]> ids_;
+  uint16_t start_[8] = {}, len_[8] = {};
 };
 using ObjectPtr = std::shared_ptr<const Object>;
 

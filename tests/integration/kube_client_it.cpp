@@ -211,7 +211,7 @@ TEST_CASE("an informer that does not keep objects hands them all to its handlers
   h.on_update = [&](const informer::ObjectPtr& old, const informer::ObjectPtr& obj) {
     updated.emplace_back(old->json(), obj->json());
   };
-  h.on_delete = [&](const informer::ObjectPtr& obj) { deleted.push_back(std::string(obj->name)); };
+  h.on_delete = [&](const informer::ObjectPtr& obj) { deleted.push_back(std::string(obj->name())); };
   inf.add_handlers(h);
   for (int i = 0; i < 3; i++) {
     auto r = f.call([&](auto cb) { f.client->create(kConfigMaps, "it-unc", f.cm("it-unc", "u" + std::to_string(i), "one"), cb); });
@@ -269,7 +269,7 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   int adds = 0;
   informer::Handlers h;
   h.on_add = [&](const informer::ObjectPtr&) { adds++; };
-  h.on_delete = [&](const informer::ObjectPtr& obj) { deleted.insert(std::string(obj->name)); };
+  h.on_delete = [&](const informer::ObjectPtr& obj) { deleted.insert(std::string(obj->name())); };
   inf.add_handlers(h);
   inf.add_index("by-value", [](const informer::Object& obj, std::vector<std::string>* out) {
     auto v = json::parse(obj.json());

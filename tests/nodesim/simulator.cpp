@@ -81,7 +81,7 @@ Simulator::Simulator(uv_loop_t* loop, kube::Client* client, std::vector<NodeSpec
   informer::Handlers h;
   h.on_add = [this](const informer::ObjectPtr& o) { consider_pod(o); };
   h.on_update = [this](const informer::ObjectPtr&, const informer::ObjectPtr& o) { consider_pod(o); };
-  h.on_delete = [this](const informer::ObjectPtr& o) { release_ip(o->key(), std::string(o->uid)); };
+  h.on_delete = [this](const informer::ObjectPtr& o) { release_ip(o->key(), std::string(o->uid())); };
   pods_->add_handlers(std::move(h));
   pods_->on_error([](const Error& e) { log().warn("pod informer: {}", e.message); });
 }
@@ -310,12 +310,12 @@ void Simulator::consider_pod(const informer::ObjectPtr& obj) {
     // Already running (we wrote it, or an earlier run did): make sure its address is marked used, so a
     // restarted simulator never hands it out twice.
     auto it = allocs_.find(key);
-    if (it != allocs_.end() && it->second.uid == obj->uid) return;
+    if (it != allocs_.end() && it->second.uid == obj->uid()) return;
     uint32_t ip = 0;
     Node& n = nodes_[static_cast<size_t>(i)];
     if (parse_ipv4(f.pod_ip, &ip) && n.block.reserve(ip)) {
       release_ip(key, {});
-      allocs_[key] = Alloc{std::string(obj->uid), i, ip};
+      allocs_[key] = Alloc{std::string(obj->uid()), i, ip};
     }
     return;
   }
@@ -378,7 +378,7 @@ void Simulator::reconcile_pod(const std::string& key) {
     // starts: delete with gracePeriodSeconds 0, as the kubelet does after its containers exit. The uid
     // precondition keeps us from deleting a new pod that took the name meanwhile.
     std::string uid = f.uid;
-    client_->remove(kPods, obj->namespace_, obj->name, force_delete_options(uid),
+    client_->remove(kPods, obj->namespace_(), obj->name(), force_delete_options(uid),
                     [this, key, uid, done](kube::Result r) {
                       if (r.ok() || r.not_found()) {
                         if (r.ok()) counters_.pods_deleted++;
@@ -410,7 +410,7 @@ void Simulator::reconcile_pod(const std::string& key) {
   }
   std::string body = pod_running_patch(*pod, format_ipv4(ip), n.spec.internal_ip, now_rfc3339());
   client_->patch(
-      kPods, obj->namespace_, obj->name, kube::PatchType::kMerge, std::move(body),
+      kPods, obj->namespace_(), obj->name(), kube::PatchType::kMerge, std::move(body),
       [this, key, uid = f.uid, done](kube::Result r) {
         if (r.ok()) {
           counters_.pods_started++;
@@ -424,7 +424,7 @@ void Simulator::reconcile_pod(const std::string& key) {
           // Either metadata.uid did not match (a new pod took the name; its own events bring it here again)
           // or the API server found the status invalid, which retrying cannot fix: say so loudly.
           informer::ObjectPtr now_cached = pods_->get_key(key);
-          if (now_cached && now_cached->uid == uid) {
+          if (now_cached && now_cached->uid() == uid) {
             failed("write status of pod " + key, r);
           } else {
             log().debug("pod {} was replaced before its status was written: {}", key, r.err.message);

@@ -14,19 +14,19 @@ TEST_CASE("make_object reads identity and vcluster's ownership marks, and drops 
                    "vcluster.loft.sh/object-uid":"v-uid"}},"spec":{}})");
   REQUIRE(o);
   CHECK(o->key() == "vcluster-vc/web-x-shop-x-vc");
-  CHECK(o->uid == "u1");
-  CHECK(o->resource_version == "42");
+  CHECK(o->uid() == "u1");
+  CHECK(o->resource_version() == "42");
   CHECK_FALSE(o->deleting);
-  CHECK(o->managed_by == "vc");
-  CHECK(o->owner_name == "web");
-  CHECK(o->owner_namespace == "shop");
-  CHECK(o->owner_uid == "v-uid");
+  CHECK(o->managed_by() == "vc");
+  CHECK(o->owner_name() == "web");
+  CHECK(o->owner_namespace() == "shop");
+  CHECK(o->owner_uid() == "v-uid");
   CHECK(o->json().find("managedFields") == std::string::npos);
 
   auto plain = make_object(R"({"metadata":{"name":"x","labels":{"app":"a"}}})");
   REQUIRE(plain);
-  CHECK(plain->managed_by.empty());
-  CHECK(plain->owner_name.empty());
+  CHECK(plain->managed_by().empty());
+  CHECK(plain->owner_name().empty());
   CHECK(make_object(R"({"metadata":{}})") == nullptr);
 }
 
@@ -36,7 +36,7 @@ TEST_CASE("remaining_after_delete tells an object still terminating from one alr
     "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":30}})");
   REQUIRE(graceful);
   CHECK(graceful->deleting);
-  CHECK(graceful->resource_version == "7");
+  CHECK(graceful->resource_version() == "7");
   // Grace 0 and no finalizers: the server removed it and answered with its last state.
   CHECK(remaining_after_delete(R"({"metadata":{"name":"p","namespace":"n","resourceVersion":"8",
     "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":0}})") == nullptr);
@@ -79,11 +79,32 @@ TEST_CASE("make_object keeps working across a large object (whose parser memory 
   for (int round = 0; round < 2; round++) {
     auto o = vc::informer::make_object(big);
     REQUIRE(o);
-    CHECK(o->name == "big");
+    CHECK(o->name() == "big");
     CHECK(o->json().size() == big.size());
     auto s = vc::informer::make_object(R"({"metadata":{"name":"small","resourceVersion":"8"}})");
     REQUIRE(s);
-    CHECK(s->name == "small");
-    CHECK(s->resource_version == "8");
+    CHECK(s->name() == "small");
+    CHECK(s->resource_version() == "8");
   }
+}
+
+TEST_CASE("identity fields are views of one block; an absurdly long mark is cut, never overflowing it") {
+  // A tenant controls its virtual objects' annotations, so a mark can be anything up to the API server's
+  // 256 KiB: the fields sit at 16-bit offsets, each cut at 8 KiB (names are at most 253 bytes).
+  std::string huge(20000, 'a');
+  auto o = vc::informer::make_object(R"({"metadata":{"name":"web-1","namespace":"shop","uid":"u1",)"
+                                     R"("annotations":{"vcluster.loft.sh/object-name":")" + huge +
+                                     R"(","vcluster.loft.sh/object-uid":"ou"}}})");
+  REQUIRE(o);
+  CHECK(o->name() == "web-1");
+  CHECK(o->namespace_() == "shop");
+  CHECK(o->key_view() == "shop/web-1");
+  CHECK(o->key() == "shop/web-1");
+  CHECK(o->owner_name().size() == 8 * 1024);
+  CHECK(o->owner_uid() == "ou");
+  CHECK(o->uid() == "u1");
+  auto c = vc::informer::make_object(R"({"metadata":{"name":"node-a"}})");  // cluster-scoped: no slash
+  REQUIRE(c);
+  CHECK(c->key_view() == "node-a");
+  CHECK(c->namespace_().empty());
 }
