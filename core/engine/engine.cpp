@@ -1,6 +1,7 @@
 #include "engine/engine.hpp"
 
 #include <ctime>
+#include <tuple>
 #include <utility>
 
 #include "engine/host_api.hpp"
@@ -359,18 +360,23 @@ std::pair<size_t, size_t> Engine::unread_results() const {
   return {results_.size(), bytes};
 }
 
-std::map<std::string, std::pair<size_t, size_t>> Engine::unread_results_by_write() const {
+std::vector<Engine::UnreadWrites> Engine::unread_results_by_write() const {
   static const char* const kVerbs[] = {"create", "update", "patch", "delete"};
-  std::map<std::string, std::pair<size_t, size_t>> out;
+  std::map<std::tuple<size_t, vcp_side, uint32_t, vcp_verb, bool>, UnreadWrites> by;
   for (auto& [id, r] : results_) {
-    const auto& ps = *plugins_[r.plugin];
-    std::string k = ps.name + "|" + (r.side == VCP_SIDE_HOST ? "host" : "virtual") + "|" +
-                    (r.resource < ps.resources.size() ? ps.resources[r.resource].res.kind : "?") + "|" +
-                    (r.verb >= 0 && r.verb < 4 ? kVerbs[r.verb] : "?") + (r.subresource ? "/sub" : "");
-    auto& [n, bytes] = out[k];
-    n++;
-    bytes += r.body.size();
+    UnreadWrites& u = by[{r.plugin, r.side, r.resource, r.verb, r.subresource}];
+    if (u.count == 0) {
+      const auto& ps = *plugins_[r.plugin];
+      u.plugin = ps.name;
+      u.side = r.side == VCP_SIDE_HOST ? "host" : "virtual";
+      u.kind = r.resource < ps.resources.size() ? ps.resources[r.resource].res.kind : "?";
+      u.verb = std::string(r.verb >= 0 && r.verb < 4 ? kVerbs[r.verb] : "?") + (r.subresource ? "/sub" : "");
+    }
+    u.count++;
+    u.bytes += r.body.size();
   }
+  std::vector<UnreadWrites> out;
+  for (auto& [k, u] : by) out.push_back(std::move(u));
   return out;
 }
 

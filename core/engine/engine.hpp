@@ -97,8 +97,12 @@ class Engine {
   HoldInfo hold_info() const;
   // Answers of plugin writes not read yet (take_result): how many, and their bodies' bytes.
   std::pair<size_t, size_t> unread_results() const;
-  // The same by the write they answer: "plugin|side|kind|verb[/subresource]" -> (count, bytes).
-  std::map<std::string, std::pair<size_t, size_t>> unread_results_by_write() const;
+  // The same by the write they answer (verb "create/sub" for a subresource such as a Binding).
+  struct UnreadWrites {
+    std::string plugin, side, kind, verb;
+    size_t count = 0, bytes = 0;
+  };
+  std::vector<UnreadWrites> unread_results_by_write() const;
   // (plugin name, reason) of every quarantined plugin.
   std::vector<std::pair<std::string, std::string>> quarantined() const;
   // Every informer: side, resource id, cached objects, bytes held for them (packed), their JSON's size

@@ -49,17 +49,9 @@ std::string render_metrics(const engine::Engine& eng, const kube::Client& virt, 
   // Which writes they answer, so that a plugin that forgets to read some kind is found from /metrics.
   out += "# HELP vcluster_syncer_unread_results_by_write Unread answers by plugin, side, kind and verb.\n"
          "# TYPE vcluster_syncer_unread_results_by_write gauge\n";
-  for (auto& [k, v] : eng.unread_results_by_write()) {
-    std::string_view rest = k;
-    std::string parts[4];
-    for (int i = 0; i < 3; i++) {
-      parts[i] = std::string(rest.substr(0, rest.find('|')));
-      rest.remove_prefix(std::min(rest.size(), parts[i].size() + 1));
-    }
-    parts[3] = std::string(rest);
+  for (const auto& u : eng.unread_results_by_write())
     out += fmt::format("vcluster_syncer_unread_results_by_write{{plugin=\"{}\",side=\"{}\",kind=\"{}\",verb=\"{}\"}} {}\n",
-                       parts[0], parts[1], parts[2], parts[3], v.first);
-  }
+                       u.plugin, u.side, u.kind, u.verb, u.count);
   out += fmt::format("# TYPE vcluster_syncer_unread_results_dropped_total counter\nvcluster_syncer_unread_results_dropped_total {}\n",
                      m.results_dropped);
   const auto hold = eng.hold_info();
