@@ -312,7 +312,8 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
       if (owned_target(rs, *obj) && source_key_of_target(rs, *obj, &sns, &sname)) enqueue(p, r, sns, sname, 0);
     }
   }
-  if (ps.initialized) {
+  // Only a plugin that watches gets the event: unpacking a cached old object for nobody is wasted work.
+  if (ps.initialized && ps.inst->plugin().descriptor->on_watch_event) {
     vcp_event ev{};
     ev.struct_size = sizeof ev;
     ev.resource = static_cast<uint32_t>(r);
