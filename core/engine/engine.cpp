@@ -247,6 +247,7 @@ Error Engine::start() {
     ps->initialized = true;
     for (size_t r = 0; r < ps->resources.size(); r++) wire_events(ps->index, r);
   }
+  wire_projections();
   pending_sync_ = informers_.size();
   for (auto& [id, inf] : informers_) {
     inf->on_synced([this] {
@@ -843,6 +844,53 @@ void Engine::finish(Reconcile* rc, queue::Result result) {
   if (queue_) queue_->done(rc->key, result);
   if (urgent_processing_.erase(rc->key) != 0) update_hold();
   delete rc;
+}
+
+void Engine::wire_projections() {
+  struct Use {
+    size_t p, r;
+    vcp_side side;
+  };
+  std::unordered_map<informer::Informer*, std::vector<Use>> uses;
+  for (auto& ps : plugins_)
+    for (size_t r = 0; r < ps->resources.size(); r++) {
+      auto& rs = ps->resources[r];
+      if (rs.source) uses[rs.source].push_back({ps->index, r, rs.source_side});
+      if (rs.target) uses[rs.target].push_back({ps->index, r, rs.target_side});
+    }
+  for (auto& [inf, u] : uses) {
+    // A shared cache keeps objects whole: what one plugin never reads, another may.
+    if (u.size() != 1) continue;
+    auto& ps = *plugins_[u[0].p];
+    if (!ps.initialized || !ps.inst->has_cache_hook()) continue;
+    inf->set_projection([this, use = u[0]](const informer::Object& full, std::string* out) {
+      return project(use.p, use.r, use.side, full, out);
+    });
+  }
+}
+
+bool Engine::project(size_t p, size_t r, vcp_side side, const informer::Object& full, std::string* out) {
+  auto& ps = *plugins_[p];
+  if (ps.inst->quarantined()) return false;
+  std::string scratch;
+  vcp_buf buf;
+  vcp_status st = ps.inst->call_cache(side, static_cast<uint32_t>(r), plugin::as_vcp_str(full.json(&scratch)), &buf);
+  ps.end_call();
+  quarantine_check(p);
+  if (st != VCP_OK) return false;
+  json::Meta m;
+  if (!json::peek_meta(buf.data, &m) || m.name != full.name() || m.namespace_ != full.namespace_() ||
+      m.uid != full.uid() || m.resource_version != full.resource_version() || !json::parse(buf.data)) {
+    if (!ps.cache_refusal_logged) {
+      ps.cache_refusal_logged = true;
+      log().warn("plugin {}: on_cache wrote a text for {} {} that is not JSON with the object's name, namespace, "
+                 "uid and resourceVersion; the engine caches such objects whole (logged once)",
+                 ps.name, ps.resources[r].res.resource, full.key());
+    }
+    return false;
+  }
+  *out = std::move(buf.data);
+  return true;
 }
 
 void Engine::quarantine_check(size_t p) {

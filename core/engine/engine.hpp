@@ -149,6 +149,10 @@ class Engine {
   void check_foreign(Reconcile* rc);
   void do_delete(Reconcile* rc, const std::string& options);
   void quarantine_check(size_t p);
+  // Hands each informer only one plugin declares to that plugin's on_cache hook (ABI 1.3), if it has one.
+  void wire_projections();
+  // What the cache keeps of `full`: the text plugin p's on_cache wrote, checked to keep the identity.
+  bool project(size_t p, size_t r, vcp_side side, const informer::Object& full, std::string* out);
   void on_all_synced();
   // Where a source object's target lives: the host namespace for TO_HOST, the source's own otherwise, ""
   // for cluster-scoped resources.

@@ -32,7 +32,7 @@ struct Engine::PluginSlot {
   std::unique_ptr<plugin::Instance> inst;
   std::vector<ResourceSlot> resources;
   vcp_host_ctx ctx;
-  bool initialized = false, in_init = false, quarantine_logged = false;
+  bool initialized = false, in_init = false, quarantine_logged = false, cache_refusal_logged = false;
   std::string call_error;                 // set_error of the hook being called
   std::vector<informer::ObjectPtr> pins;  // objects whose JSON a hook holds views of
   std::deque<std::string> arena;          // service results a hook holds views of (a deque never moves them)

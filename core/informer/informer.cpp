@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -453,23 +454,35 @@ void Informer::schedule_retry(bool relist) {
       delay, 0);
 }
 
-ObjectPtr Informer::packed_copy(const Object& o) {
+ObjectPtr Informer::packed_copy(const Object& o, std::string_view text) {
   auto p = std::make_shared<Object>();
-  p->text = packer_.pack(o.text, &p->dict);
+  p->text = packer_.pack(text, &p->dict);
   p->packed = true;
   p->deleting = o.deleting;
   p->set_identity(o.identity());
   return p;
 }
 
+std::string_view Informer::kept_text(const Object& o, std::string* scratch) const {
+  std::string_view full = o.json(scratch);
+  if (!project_ || o.packed) return full;  // a packed object comes from a cache: projected already
+  std::string projected;
+  if (!project_(o, &projected)) return full;
+  *scratch = std::move(projected);
+  return *scratch;
+}
+
 void Informer::upsert(ObjectPtr obj, bool notify) {
   auto it = store_.find(obj->key_view());
+  std::string kept_scratch;
+  std::optional<std::string_view> kept;
   if (it != store_.end()) {
     const ObjectPtr& old = it->second.obj;
     if (old->resource_version() == obj->resource_version()) {
       if (!opts_.keep_objects) return;
-      std::string a, b;
-      if (old->json(&a) == obj->json(&b)) return;
+      std::string a;
+      kept = kept_text(*obj, &kept_scratch);
+      if (old->json(&a) == *kept) return;
     }
     if (!obj->resource_version().empty() && !old->resource_version().empty() &&
         !rv_newer_or_equal(obj->resource_version(), old->resource_version()))
@@ -477,7 +490,15 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
   }
   // The store holds the object packed (or, without keep_objects, its identity); the handlers get the object
   // as it came, so that what they read first costs no unpacking.
-  ObjectPtr keep = opts_.keep_objects ? (obj->packed ? obj : packed_copy(*obj)) : identity_of(*obj);
+  ObjectPtr keep;
+  if (!opts_.keep_objects) {
+    keep = identity_of(*obj);
+  } else if (obj->packed) {
+    keep = obj;
+  } else {
+    if (!kept) kept = kept_text(*obj, &kept_scratch);
+    keep = packed_copy(*obj, *kept);
+  }
   if (it == store_.end()) {
     bytes_ += keep->text.size();
     json_bytes_ += json_size(*keep);

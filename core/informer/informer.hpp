@@ -86,6 +86,10 @@ ObjectPtr remaining_after_delete(std::string_view body);
 // "ns/name" or "name".
 std::string make_key(std::string_view ns, std::string_view name);
 
+// What the cache keeps of an object, when less than all of it is ever read: writes the text to keep into
+// *out and returns true, or returns false to keep the object whole. The text keeps the object's identity.
+using ProjectFn = std::function<bool(const Object& full, std::string* out)>;
+
 // Computes the index values of an object.
 using IndexFn = std::function<void(const Object&, std::vector<std::string>* values)>;
 
@@ -123,6 +127,9 @@ class Informer {
 
   // Registers an index; only before start().
   void add_index(const std::string& name, IndexFn fn);
+  // Sets what the cache keeps of each object (see ProjectFn); before start(). Handlers still get the object
+  // as it came; the index functions run on it too.
+  void set_projection(ProjectFn fn) { project_ = std::move(fn); }
   // Adds an event handler; before start() (handlers added later miss the initial adds).
   void add_handlers(Handlers h);
   // Called once the first list has been applied (the cache is synced), and again never.
@@ -174,7 +181,9 @@ class Informer {
   void erase(std::string_view key, bool notify, ObjectPtr last);
   struct Entry;
   void index_add(std::string_view key, Entry* e, const Object& unpacked);
-  ObjectPtr packed_copy(const Object& o);
+  ObjectPtr packed_copy(const Object& o, std::string_view text);
+  // The text the cache keeps of `o` (its own, or its projection): a view of `o` or of *scratch.
+  std::string_view kept_text(const Object& o, std::string* scratch) const;
   void index_remove(std::string_view key, Entry* e);
   ObjectPtr stored(std::string_view key) const;  // what the store holds, kept object or identity
 
@@ -199,6 +208,7 @@ class Informer {
   std::unordered_map<std::string_view, Entry> store_;
   std::unordered_map<std::string, Index> indexes_;
   std::vector<Handlers> handlers_;
+  ProjectFn project_;
   std::function<void()> synced_cb_;
   std::function<void(const Error&)> error_cb_;
   std::string rv_;

@@ -34,6 +34,8 @@ const char* hook_name(Hook hook) {
       return "on_delete";
     case Hook::kWatchEvent:
       return "on_watch_event";
+    case Hook::kCache:
+      return "on_cache";
   }
   return "unknown hook";
 }
@@ -195,6 +197,17 @@ vcp_status Instance::call_watch_event(const vcp_event& event) {
     }
     return static_cast<int>(VCP_OK);
   });
+}
+
+bool Instance::has_cache_hook() const {
+  const vcp_plugin* d = plugin_.descriptor;
+  return d != nullptr && plugin_.abi_minor >= 3 && VCP_HAS_FIELD(d, vcp_plugin, on_cache) && d->on_cache != nullptr;
+}
+
+vcp_status Instance::call_cache(vcp_side side, uint32_t resource, vcp_str object, vcp_buf* out) {
+  const vcp_plugin* d = plugin_.descriptor;
+  if (!has_cache_hook()) return VCP_SKIP;
+  return guarded(Hook::kCache, [&] { return static_cast<int>(d->on_cache(state_, side, resource, object, out)); });
 }
 
 }  // namespace vc::plugin

@@ -19,8 +19,8 @@
 
 namespace vc::plugin {
 
-enum class Hook : uint8_t { kInit = 0, kShutdown, kSync, kBackSync, kDelete, kWatchEvent };
-inline constexpr std::size_t kHookCount = 6;
+enum class Hook : uint8_t { kInit = 0, kShutdown, kSync, kBackSync, kDelete, kWatchEvent, kCache };
+inline constexpr std::size_t kHookCount = 7;
 
 // "on_init", "on_sync", ... as the ABI spells them, for messages.
 const char* hook_name(Hook hook);
@@ -54,6 +54,10 @@ class Instance {
   vcp_status call_back_sync(const vcp_sync_args& args, vcp_buf* out);
   vcp_status call_delete(const vcp_sync_args& args, vcp_buf* out);
   vcp_status call_watch_event(const vcp_event& event);
+  // on_cache (ABI 1.3): VCP_SKIP, without calling the plugin, when it has no such hook (a plugin built
+  // before 1.3 has no such field).
+  vcp_status call_cache(vcp_side side, uint32_t resource, vcp_str object, vcp_buf* out);
+  bool has_cache_hook() const;
 
   // The sentence a plugin attached to the current hook's result through the host's `set_error` service.
   // The engine's set_error implementation stores it here; it is cleared at the start of every call, so it

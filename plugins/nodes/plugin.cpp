@@ -366,6 +366,7 @@ const vcp_plugin kPlugin = {
     &on_back_sync,
     &on_delete,
     &on_watch_event,
+    nullptr,  // on_cache: nodes are few and read whole
 };
 
 }  // namespace

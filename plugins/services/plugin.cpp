@@ -843,6 +843,7 @@ const vcp_plugin kPlugin = {
     &on_back_sync,
     &on_delete,
     &on_watch_event,
+    nullptr,  // on_cache: services and endpoints are read whole
 };
 
 }  // namespace

@@ -73,6 +73,15 @@ check "host pod runs without the virtual service account's automounted token" \
   test "$(hk -n "$HNS" get pod "$hpod" -o jsonpath='{.spec.automountServiceAccountToken}')" = false
 check "the service-account token lives in a host Secret, not in annotations" \
   bash -c "kubectl --kubeconfig '$KC_host' -n $HNS get secret -o name 2>/dev/null | grep -q 'sa-token' && ! kubectl --kubeconfig '$KC_host' -n $HNS get pod $hpod -o jsonpath='{.metadata.annotations}' 2>/dev/null | grep -q 'vcluster.loft.sh/token-'"
+# The syncer's cache keeps a token Secret's keys, not its tokens (the pods plugin's on_cache): a cached host
+# Secret is on average smaller than one token alone.
+token_bytes=$(hk -n "$HNS" get secret -l "vcluster.loft.sh/managed-by=$VC" \
+  -o jsonpath='{range .items[*]}{.data.*}{"\n"}{end}' | awk 'length($0) > 0 {print length($0); exit}')
+cache_gauge() { curl -sf "$URL/metrics" | awk -v k="$1{side=\"host\",resource=\"secrets\"}" '$1 == k {print $2}'; }
+secret_objs=$(cache_gauge vcluster_syncer_cache_objects)
+secret_json=$(cache_gauge vcluster_syncer_cache_json_bytes)
+check "the cache holds host token Secrets without tokens ($secret_objs Secrets, $secret_json bytes; a token is $token_bytes)" \
+  test "${secret_objs:-0}" -gt 0 -a "${secret_json:-0}" -lt $(( ${secret_objs:-0} * ${token_bytes:-0} ))
 check "kube-root-ca.crt the pod mounts is synced" hk -n "$HNS" get configmap "kube-root-ca.crt-x-demo-nginx-x-$VC"
 
 vk scale deployment nginx-deployment -n demo-nginx --replicas=3 >/dev/null

@@ -44,8 +44,8 @@ extern "C" {
 
 #define VCP_ABI_MAJOR 1
 /* 1.0: the first table. 1.1 appended vcp_host_api.translate_label_key_prefixed. 1.2 added the resource
-   flag VCP_RES_UNCACHED. */
-#define VCP_ABI_MINOR 2
+   flag VCP_RES_UNCACHED. 1.3 appended the hook vcp_plugin.on_cache. */
+#define VCP_ABI_MINOR 3
 
 /* The entry symbol a plugin exports: `const vcp_plugin* vcp_plugin_entry_v1(void);` */
 #define VCP_ENTRY_SYMBOL "vcp_plugin_entry_v1"
@@ -378,6 +378,21 @@ typedef struct vcp_plugin {
 
   /* Informer events of every declared resource, so the plugin can enqueue dependent keys. May be NULL. */
   void (*on_watch_event)(void* state, const vcp_event* event);
+
+  /*
+   * (ABI 1.3) What the engine keeps in its cache of an object, for plugins that never read some of an
+   * object's fields: called for each object of a declared resource on `side` before it is cached (listed,
+   * watched, or answered to a write). Write into `out` the JSON text to cache instead, e.g. the object with
+   * values the plugin does not read emptied, and return VCP_OK; or return VCP_SKIP to cache it whole.
+   * Everything the plugin later reads of that object (args->source and args->target, cache_get,
+   * cache_list, an event's old_object) is this text; on_watch_event's `object` is still the object as the
+   * server sent it. The text must keep the object's metadata: the engine refuses (and caches the object
+   * whole) a text whose name, namespace, uid or resourceVersion differ. It is only asked for a cache no
+   * other loaded plugin declares: a cache two plugins share keeps objects whole. Keep it cheap; it runs
+   * once per object version. May be NULL (the field is absent before 1.3). OWNERSHIP: `object` is
+   * BORROWED; `out` is engine-owned.
+   */
+  vcp_status (*on_cache)(void* state, vcp_side side, uint32_t resource, vcp_str object, vcp_buf* out);
 } vcp_plugin;
 
 /* The single symbol a plugin exports. */

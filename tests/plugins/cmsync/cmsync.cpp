@@ -84,7 +84,7 @@ const vcp_plugin kPlugin = {
     sizeof(vcp_plugin), VCP_ABI_MAJOR, VCP_ABI_MINOR, "cmsync", "0.1.0",
     "Test plugin: syncs every virtual ConfigMap to the host.",
     kResources, 1, kKeys, 1,
-    on_init, nullptr, on_sync, nullptr, nullptr, nullptr,
+    on_init, nullptr, on_sync, nullptr, nullptr, nullptr, nullptr,
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -168,6 +169,13 @@ class Harness {
     plugin->on_watch_event(state_, &ev);
     host.end_hook();
   }
+  // on_cache (ABI 1.3): what the engine's cache keeps of `obj`.
+  Result cache(vcp_side side, uint32_t res, const std::string& obj) {
+    std::string out;
+    vcp_status st = plugin->on_cache(state_, side, res, {obj.data(), obj.size()}, reinterpret_cast<vcp_buf*>(&out));
+    host.end_hook();
+    return {st, out};
+  }
   // A host Event as the engine delivers it: host Events are VCP_RES_UNCACHED, so the plugin gets the Event
   // in on_watch_event and nothing is ever in the cache to read back.
   void host_event(vcp_event_type type, const Value& obj) { event(kEvents, VCP_SIDE_HOST, type, obj); }
@@ -227,7 +235,7 @@ TEST_CASE("the descriptor declares pods, configmaps, secrets and the watched dep
   CHECK(h.plugin->resources[kNodes].role == VCP_ROLE_WATCH_VIRTUAL);
   CHECK(h.plugin->resources[kNodes].flags == 0);  // cluster-scoped
   // Built against 1.1: the loader refuses it on a 1.0 engine, which lacks translate_label_key_prefixed.
-  CHECK(h.plugin->abi_minor == 2);  // VCP_RES_UNCACHED (host Events) needs ABI 1.2
+  CHECK(h.plugin->abi_minor == 3);  // VCP_RES_UNCACHED (host Events) needs ABI 1.2
   // Both reference indexes are registered on the virtual pods cache during on_init.
   REQUIRE(h.host.indexes.size() == 2);
   CHECK(h.host.indexes[0].resource == kPods);
@@ -452,6 +460,60 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secre
         VCP_SKIP);
   h.host.remove(VCP_SIDE_VIRTUAL, kPods, "demo-nginx", "nginx-deployment-5fbdf85c67-42rmp");
   CHECK(h.remove(kSecrets, "demo-nginx", "nginx-deployment-5fbdf85c67-42rmp-sa-token", tok).status == VCP_OK);
+}
+
+TEST_CASE("the host cache keeps a token Secret's keys, not its tokens, and the pod is created from it") {
+  Harness h;
+  h.load_objects(golden_dir() + "/nginx.host-objects.json");
+  const std::string secret = "nginx-deployment-5fbdf85c67-42rmp-sa-token-x-demo-ng-f45bc9d59b";
+  h.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, secret);
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
+  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
+  h.host.finish(h.host.writes.back().id, 201, R"({"kind":"TokenRequest","status":{"token":"virtual-token-abc"}})");
+  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
+  const pods_test::Write create = h.host.writes.back();
+  REQUIRE(create.resource == kSecrets);
+  h.host.finish(create.id, 201, create.body);
+
+  // The Secret as the API server stores it: stringData became data, and the server set its fields.
+  Value stored = parse_or_fail(create.body);
+  Value& m = *stored.find("metadata");
+  m["uid"] = "host-secret-uid";
+  m["resourceVersion"] = "812";
+  m["creationTimestamp"] = "2026-11-26T08:00:00Z";
+  const Value meta = m;  // a copy: adding members to `stored` below moves its metadata
+  Value data = Value::object();
+  data["kube-api-access-7xk2m"] = "dmlydHVhbC10b2tlbi1hYmM=";
+  stored["data"] = data;
+  stored.object_ptr()->erase(std::remove_if(stored.object_ptr()->begin(), stored.object_ptr()->end(),
+                                            [](const auto& m) { return m.first == "stringData"; }),
+                             stored.object_ptr()->end());
+  Result kept = h.cache(VCP_SIDE_HOST, kSecrets, vc::json::dump(stored));
+  REQUIRE(kept.status == VCP_OK);
+  Value cached = parse_or_fail(kept.out);
+  CHECK(kept.out.find("dmlydHVhbC10b2tlbi1hYmM=") == std::string::npos);
+  CHECK(cached.at({"data"})->find("kube-api-access-7xk2m")->as_string().empty());
+  check_same(*cached.find("metadata"), meta);
+  CHECK(cached.find("type")->as_string() == "Opaque");
+
+  // With only that in the cache, the Secret is complete: the pod is created and nothing is written again.
+  h.host.put(VCP_SIDE_HOST, kSecrets, kept.out);
+  const size_t writes = h.host.writes.size();
+  Result created = h.sync(kPods, vpod);
+  REQUIRE(created.status == VCP_OK);
+  check_same(parse_or_fail(created.out), parse_or_fail(slurp(golden_dir() + "/nginx.host.json")));
+  CHECK(h.host.writes.size() == writes);
+
+  // Everything else is cached whole: a host copy of a virtual Secret (on_sync compares it with its
+  // source), a skip-backsync Secret that is no pod's token Secret, and the virtual side.
+  const std::string copy = R"({"metadata":{"name":"db-x-demo-x-my-vcluster","namespace":"vcluster-my-vcluster",
+    "annotations":{"vcluster.loft.sh/object-name":"db"}},"data":{"password":"cGFzcw=="}})";
+  CHECK(h.cache(VCP_SIDE_HOST, kSecrets, copy).status == VCP_SKIP);
+  const std::string other = R"({"metadata":{"name":"x","namespace":"vcluster-my-vcluster","annotations":{
+    "vcluster.loft.sh/skip-backsync":"true","vcluster.loft.sh/object-name":"x"}},"data":{"k":"dg=="}})";
+  CHECK(h.cache(VCP_SIDE_HOST, kSecrets, other).status == VCP_SKIP);
+  CHECK(h.cache(VCP_SIDE_VIRTUAL, kSecrets, kept.out).status == VCP_SKIP);
+  CHECK(h.cache(VCP_SIDE_HOST, kPods, kept.out).status == VCP_SKIP);
 }
 
 // The "refs" golden pod synced: its virtual pod, and its host copy (uid host-uid-1) placed on node-a by the

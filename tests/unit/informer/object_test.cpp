@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "informer/informer.hpp"
+#include "json/json.hpp"
 
 using vc::informer::make_object;
 using vc::informer::remaining_after_delete;
@@ -52,7 +53,7 @@ TEST_CASE("remaining_after_delete tells an object still terminating from one alr
 
 TEST_CASE("observe_delete_answer keeps a terminating object and forgets a deleted one") {
   // The cache alone: no loop or client is needed until start().
-  vc::informer::Informer inf(nullptr, nullptr, vc::kube::GVR{"", "v1", "pods"}, {});
+  vc::informer::Informer inf(nullptr, nullptr, vc::kube::GVR{"", "v1", "pods", true, "Pod"}, {});
   const char* live = R"({"metadata":{"name":"p","namespace":"n","resourceVersion":"1"}})";
   const char* terminating = R"({"metadata":{"name":"p","namespace":"n","resourceVersion":"2",
     "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":30}})";
@@ -107,4 +108,60 @@ TEST_CASE("identity fields are views of one block; an absurdly long mark is cut,
   REQUIRE(c);
   CHECK(c->key_view() == "node-a");
   CHECK(c->namespace_().empty());
+}
+
+TEST_CASE("a projection decides what the cache keeps; handlers and indexes still see the whole object") {
+  vc::informer::Informer inf(nullptr, nullptr, vc::kube::GVR{"", "v1", "secrets", true, "Secret"}, {});
+  int projected = 0;
+  // Keeps the keys of data, not the values, of Secrets marked "t"; the rest whole.
+  inf.set_projection([&](const vc::informer::Object& full, std::string* out) {
+    if (full.name() != "t") return false;
+    projected++;
+    std::string j = full.json();
+    auto v = vc::json::parse(j);
+    for (auto& [k, val] : *v->find("data")->object_ptr()) val = "";
+    *out = vc::json::dump(*v);
+    return true;
+  });
+  std::vector<std::string> indexed;
+  inf.add_index("data", [&](const vc::informer::Object& o, std::vector<std::string>* vals) {
+    indexed.push_back(o.json());
+    vals->push_back(std::string(o.name()));
+  });
+  int adds = 0, updates = 0;
+  std::string added;
+  vc::informer::Handlers h;
+  h.on_add = [&](const vc::informer::ObjectPtr& o) {
+    adds++;
+    added = o->json();
+  };
+  h.on_update = [&](const vc::informer::ObjectPtr&, const vc::informer::ObjectPtr&) { updates++; };
+  inf.add_handlers(h);
+
+  const std::string v1 = R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"1"},"data":{"token":"c2VjcmV0"}})";
+  inf.observe_write(v1);
+  REQUIRE(inf.get("n", "t"));
+  CHECK(inf.get("n", "t")->json() ==
+        R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"1"},"data":{"token":""}})");
+  CHECK(inf.get("n", "t")->uid() == "u");
+  CHECK(added == v1);
+  REQUIRE(indexed.size() == 1);
+  CHECK(indexed[0] == v1);
+  CHECK(inf.by_index("data", "t").size() == 1);
+  CHECK(inf.json_bytes() == inf.get("n", "t")->json().size());
+
+  // The same version again (a watch event after the write's answer): the projections match, no update.
+  inf.observe_write(v1);
+  CHECK(updates == 0);
+  CHECK(projected == 2);
+  // A new version is projected again, and announced whole.
+  inf.observe_write(R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"2"},"data":{"token":"bmV3","ca":"eA=="}})");
+  CHECK(updates == 1);
+  CHECK(inf.get("n", "t")->json() ==
+        R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"2"},"data":{"token":"","ca":""}})");
+
+  // An object the projection declines is kept whole.
+  const std::string other = R"({"metadata":{"name":"o","namespace":"n","resourceVersion":"3"},"data":{"k":"dg=="}})";
+  inf.observe_write(other);
+  CHECK(inf.get("n", "o")->json() == other);
 }

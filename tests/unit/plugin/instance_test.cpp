@@ -229,6 +229,25 @@ TEST_CASE("an exception that is not a std::exception is caught and named as such
         "syncing");
 }
 
+TEST_CASE("a plugin whose on_cache throws is quarantined; one without on_cache answers VCP_SKIP") {
+  Harness h("throws");
+  REQUIRE(h.init() == VCP_OK);
+  CHECK(h.instance->has_cache_hook());
+  vcp_buf out;
+  const std::string obj = R"({"metadata":{"name":"a"}})";
+  CHECK(h.instance->call_cache(VCP_SIDE_HOST, 0, vcp_str{obj.data(), obj.size()}, &out) == VCP_ERROR);
+  CHECK(h.instance->quarantine_reason() ==
+        "plugin fixture-throws threw an exception from on_cache: std::bad_alloc; its resources stop syncing");
+  CHECK(h.instance->calls(Hook::kCache) == 1);
+
+  Harness ok("ok");  // a plugin built in C without the hook: the engine caches its objects whole
+  REQUIRE(ok.init() == VCP_OK);
+  CHECK_FALSE(ok.instance->has_cache_hook());
+  CHECK(ok.instance->call_cache(VCP_SIDE_HOST, 0, vcp_str{obj.data(), obj.size()}, &out) == VCP_SKIP);
+  CHECK(ok.instance->calls(Hook::kCache) == 0);
+  CHECK_FALSE(ok.instance->quarantined());
+}
+
 TEST_CASE("a status outside vcp_status quarantines the plugin") {
   Harness h("bad-status");
   REQUIRE(h.init() == VCP_OK);

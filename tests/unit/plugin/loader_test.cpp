@@ -4,11 +4,13 @@
 
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "fixtures.hpp"
+#include "plugin/instance.hpp"
 
 namespace vc::plugin {
 namespace {
@@ -280,19 +282,34 @@ TEST_CASE("resource tables are read with the plugin's element size, not the engi
 }
 
 TEST_CASE("a descriptor smaller than ABI 1.0's vcp_plugin is refused") {
+  // ABI 1.0's vcp_plugin ends with on_watch_event; later minors append hooks (1.3: on_cache).
+  const size_t v1_0 = offsetof(vcp_plugin, on_watch_event) + sizeof(void*);
   MemPlugin m;
   m.p.struct_size = 8;
   CHECK(m.refusal() ==
-        "plugin file " + kPath + " declares a vcp_plugin of 8 bytes, smaller than the " +
-            std::to_string(sizeof(vcp_plugin)) +
+        "plugin file " + kPath + " declares a vcp_plugin of 8 bytes, smaller than the " + std::to_string(v1_0) +
             " bytes of plugin ABI 1.0; set struct_size = sizeof(vcp_plugin) and rebuild the plugin "
             "against vcp/plugin.h 1.x");
-  m.p.struct_size = sizeof(vcp_plugin) - sizeof(void*);
+  m.p.struct_size = static_cast<uint32_t>(v1_0 - sizeof(void*));
   CHECK(m.refusal() ==
-        kMe + " declares a vcp_plugin of " + std::to_string(sizeof(vcp_plugin) - sizeof(void*)) +
-            " bytes, smaller than the " + std::to_string(sizeof(vcp_plugin)) +
+        kMe + " declares a vcp_plugin of " + std::to_string(v1_0 - sizeof(void*)) +
+            " bytes, smaller than the " + std::to_string(v1_0) +
             " bytes of plugin ABI 1.0; set struct_size = sizeof(vcp_plugin) and rebuild the plugin "
             "against vcp/plugin.h 1.x");
+}
+
+TEST_CASE("a plugin built against ABI 1.2 (no on_cache field) loads, and its objects are cached whole") {
+  MemPlugin m;
+  m.p.struct_size = static_cast<uint32_t>(offsetof(vcp_plugin, on_cache));
+  m.p.abi_minor = 2;
+  // What lies past its struct_size is not the plugin's: the engine must not read it.
+  m.p.on_cache = [](void*, vcp_side, uint32_t, vcp_str, vcp_buf*) { return VCP_ERROR; };
+  LoadedPlugin out;
+  Error e = m.validate(&out);
+  REQUIRE_MESSAGE(e.ok(), e.message);
+  out.descriptor = &m.p;
+  vc::plugin::Instance inst(std::move(out));
+  CHECK_FALSE(inst.has_cache_hook());
 }
 
 TEST_CASE("an invalid or missing plugin name is refused") {
