@@ -874,7 +874,8 @@ bool Engine::project(size_t p, size_t r, vcp_side side, const informer::Object& 
   if (ps.inst->quarantined()) return false;
   std::string scratch;
   vcp_buf buf;
-  vcp_status st = ps.inst->call_cache(side, static_cast<uint32_t>(r), plugin::as_vcp_str(full.json(&scratch)), &buf);
+  vcp_status st =
+      ps.inst->call_cache(side, static_cast<uint32_t>(r), plugin::as_vcp_str(full.json(&scratch)), &buf);
   ps.end_call();
   quarantine_check(p);
   if (st != VCP_OK) return false;
@@ -883,9 +884,10 @@ bool Engine::project(size_t p, size_t r, vcp_side side, const informer::Object& 
       m.uid != full.uid() || m.resource_version != full.resource_version() || !json::parse(buf.data)) {
     if (!ps.cache_refusal_logged) {
       ps.cache_refusal_logged = true;
-      log().warn("plugin {}: on_cache wrote a text for {} {} that is not JSON with the object's name, namespace, "
-                 "uid and resourceVersion; the engine caches such objects whole (logged once)",
-                 ps.name, ps.resources[r].res.resource, full.key());
+      log().warn(
+          "plugin {}: on_cache wrote a text for {} {} that is not JSON with the object's name, namespace, "
+          "uid and resourceVersion; the engine caches such objects whole (logged once)",
+          ps.name, ps.resources[r].res.resource, full.key());
     }
     return false;
   }

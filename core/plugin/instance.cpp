@@ -201,13 +201,15 @@ vcp_status Instance::call_watch_event(const vcp_event& event) {
 
 bool Instance::has_cache_hook() const {
   const vcp_plugin* d = plugin_.descriptor;
-  return d != nullptr && plugin_.abi_minor >= 3 && VCP_HAS_FIELD(d, vcp_plugin, on_cache) && d->on_cache != nullptr;
+  return d != nullptr && plugin_.abi_minor >= 3 && VCP_HAS_FIELD(d, vcp_plugin, on_cache) &&
+         d->on_cache != nullptr;
 }
 
 vcp_status Instance::call_cache(vcp_side side, uint32_t resource, vcp_str object, vcp_buf* out) {
   const vcp_plugin* d = plugin_.descriptor;
   if (!has_cache_hook()) return VCP_SKIP;
-  return guarded(Hook::kCache, [&] { return static_cast<int>(d->on_cache(state_, side, resource, object, out)); });
+  return guarded(Hook::kCache,
+                 [&] { return static_cast<int>(d->on_cache(state_, side, resource, object, out)); });
 }
 
 }  // namespace vc::plugin

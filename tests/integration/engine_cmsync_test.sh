@@ -62,6 +62,21 @@ vk delete configmap app-config >/dev/null
 check "a delete flows to the host" \
   poll 20 bash -c "! kubectl --kubeconfig '$KC_host' -n $HNS get cm app-config-x-default-x-$VC >/dev/null 2>&1"
 
+# on_cache: the virtual cache keeps a ConfigMap without the annotation cmsync never copies; a text that is
+# not the object's (another name) is refused, and that ConfigMap is cached whole and still synced.
+bulk=$(head -c 30000 /dev/zero | tr '\0' b)
+vk create configmap big --from-literal=k=v >/dev/null
+vk annotate configmap big "cmsync.test/bulk=$bulk" >/dev/null
+vk create configmap bad-cache --from-literal=k=v >/dev/null
+vk label configmap bad-cache cmsync.test/bad-cache=1 >/dev/null
+check "annotated and refused-projection ConfigMaps both reach the host" \
+  poll 20 'test "$(host_cm big-x-default-x-$VC '\''{.data.k}'\'')$(host_cm bad-cache-x-default-x-$VC '\''{.data.k}'\'')" = vv'
+vcache=$(curl -sf "$URL/metrics" | awk '$1 == "vcluster_syncer_cache_json_bytes{side=\"virtual\",resource=\"configmaps\"}" {print $2}')
+check "the virtual cache holds ConfigMaps without the 30,000-byte annotation ($vcache bytes)" \
+  test "${vcache:-999999}" -lt 20000
+check "the refused text is logged once, naming the plugin and the object" \
+  test "$(grep -c 'plugin cmsync: on_cache wrote a text for configmaps default/bad-cache' "$WORK/syncer-first.log")" = 1
+
 for i in $(seq 1 20); do vk create configmap "bulk-$i" --from-literal=i="$i" >/dev/null; done
 check "20 new ConfigMaps all reach the host" \
   poll 30 'test "$(hk -n "$HNS" get cm -l vcluster.loft.sh/managed-by=$VC -o name | grep -c bulk-)" = 20'

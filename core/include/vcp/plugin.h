@@ -388,9 +388,10 @@ typedef struct vcp_plugin {
    * cache_list, an event's old_object) is this text; on_watch_event's `object` is still the object as the
    * server sent it. The text must keep the object's metadata: the engine refuses (and caches the object
    * whole) a text whose name, namespace, uid or resourceVersion differ. It is only asked for a cache no
-   * other loaded plugin declares: a cache two plugins share keeps objects whole. Keep it cheap; it runs
-   * once per object version. May be NULL (the field is absent before 1.3). OWNERSHIP: `object` is
-   * BORROWED; `out` is engine-owned.
+   * other loaded plugin declares: a cache two plugins share keeps objects whole. Drop only what the plugin
+   * neither compares nor writes back: an object PUT from a cached target lacks what this hook dropped, so
+   * the PUT removes it from the server. Keep it cheap; it runs once per object version. May be NULL (the
+   * field is absent before 1.3). OWNERSHIP: `object` is BORROWED; `out` is engine-owned.
    */
   vcp_status (*on_cache)(void* state, vcp_side side, uint32_t resource, vcp_str object, vcp_buf* out);
 } vcp_plugin;

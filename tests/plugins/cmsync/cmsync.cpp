@@ -1,7 +1,9 @@
 // cmsync: the smallest useful sync plugin, used by the engine's integration tests. It copies every
 // virtual ConfigMap to the host (renamed by the engine) with its data, the ownership labels and
 // annotations, and keeps host-only annotations. It is written only against <vcp/plugin.h> and the JSON SDK,
-// exactly as a third-party plugin would be.
+// exactly as a third-party plugin would be. Its on_cache drops the virtual annotation cmsync.test/bulk, which
+// it never copies, from the engine's cache; for a virtual ConfigMap labelled cmsync.test/bad-cache it writes a
+// text under another name, which the engine must refuse (and cache the object whole).
 #include <vcp/plugin.h>
 
 #include <exception>
@@ -80,11 +82,46 @@ vcp_status on_sync(void*, const vcp_sync_args* a, vcp_buf* out) {
   }
 }
 
+vcp_status on_cache(void*, vcp_side side, uint32_t, vcp_str object, vcp_buf* out) {
+  if (side != VCP_SIDE_VIRTUAL) return VCP_SKIP;
+  try {
+    auto v = vc::json::parse(std::string_view(object.ptr, object.len));
+    if (!v) return VCP_SKIP;
+    vc::json::Value* meta = v->find("metadata");
+    if (const auto* l = v->at({"metadata", "labels"}); l && l->find("cmsync.test/bad-cache")) {
+      (*meta)["name"] = "not-" + meta->find("name")->as_string();
+    } else if (vc::json::Value* ann = meta->find("annotations"); ann && ann->find("cmsync.test/bulk")) {
+      ann->erase("cmsync.test/bulk");
+    } else {
+      return VCP_SKIP;
+    }
+    std::string j = vc::json::dump(*v);
+    g_host->buf_append(out, j.data(), j.size());
+    return VCP_OK;
+  } catch (const std::exception& e) {
+    error(e.what());
+    return VCP_ERROR;
+  }
+}
+
 const vcp_plugin kPlugin = {
-    sizeof(vcp_plugin), VCP_ABI_MAJOR, VCP_ABI_MINOR, "cmsync", "0.1.0",
+    sizeof(vcp_plugin),
+    VCP_ABI_MAJOR,
+    VCP_ABI_MINOR,
+    "cmsync",
+    "0.1.0",
     "Test plugin: syncs every virtual ConfigMap to the host.",
-    kResources, 1, kKeys, 1,
-    on_init, nullptr, on_sync, nullptr, nullptr, nullptr, nullptr,
+    kResources,
+    1,
+    kKeys,
+    1,
+    on_init,
+    nullptr,
+    on_sync,
+    nullptr,
+    nullptr,
+    nullptr,
+    on_cache,
 };
 
 }  // namespace

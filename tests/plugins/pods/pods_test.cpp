@@ -172,7 +172,8 @@ class Harness {
   // on_cache (ABI 1.3): what the engine's cache keeps of `obj`.
   Result cache(vcp_side side, uint32_t res, const std::string& obj) {
     std::string out;
-    vcp_status st = plugin->on_cache(state_, side, res, {obj.data(), obj.size()}, reinterpret_cast<vcp_buf*>(&out));
+    vcp_status st =
+        plugin->on_cache(state_, side, res, {obj.data(), obj.size()}, reinterpret_cast<vcp_buf*>(&out));
     host.end_hook();
     return {st, out};
   }
@@ -469,7 +470,8 @@ TEST_CASE("the host cache keeps a token Secret's keys, not its tokens, and the p
   h.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, secret);
   Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
   REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
-  h.host.finish(h.host.writes.back().id, 201, R"({"kind":"TokenRequest","status":{"token":"virtual-token-abc"}})");
+  h.host.finish(h.host.writes.back().id, 201,
+                R"({"kind":"TokenRequest","status":{"token":"virtual-token-abc"}})");
   REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
   const pods_test::Write create = h.host.writes.back();
   REQUIRE(create.resource == kSecrets);
@@ -506,7 +508,8 @@ TEST_CASE("the host cache keeps a token Secret's keys, not its tokens, and the p
 
   // Everything else is cached whole: a host copy of a virtual Secret (on_sync compares it with its
   // source), a skip-backsync Secret that is no pod's token Secret, and the virtual side.
-  const std::string copy = R"({"metadata":{"name":"db-x-demo-x-my-vcluster","namespace":"vcluster-my-vcluster",
+  const std::string copy =
+      R"({"metadata":{"name":"db-x-demo-x-my-vcluster","namespace":"vcluster-my-vcluster",
     "annotations":{"vcluster.loft.sh/object-name":"db"}},"data":{"password":"cGFzcw=="}})";
   CHECK(h.cache(VCP_SIDE_HOST, kSecrets, copy).status == VCP_SKIP);
   const std::string other = R"({"metadata":{"name":"x","namespace":"vcluster-my-vcluster","annotations":{

@@ -138,7 +138,8 @@ TEST_CASE("a projection decides what the cache keeps; handlers and indexes still
   h.on_update = [&](const vc::informer::ObjectPtr&, const vc::informer::ObjectPtr&) { updates++; };
   inf.add_handlers(h);
 
-  const std::string v1 = R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"1"},"data":{"token":"c2VjcmV0"}})";
+  const std::string v1 =
+      R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"1"},"data":{"token":"c2VjcmV0"}})";
   inf.observe_write(v1);
   REQUIRE(inf.get("n", "t"));
   CHECK(inf.get("n", "t")->json() ==
@@ -155,13 +156,16 @@ TEST_CASE("a projection decides what the cache keeps; handlers and indexes still
   CHECK(updates == 0);
   CHECK(projected == 2);
   // A new version is projected again, and announced whole.
-  inf.observe_write(R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"2"},"data":{"token":"bmV3","ca":"eA=="}})");
+  inf.observe_write(
+      R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"2"},"data":{"token":"bmV3","ca":"eA=="}})");
   CHECK(updates == 1);
-  CHECK(inf.get("n", "t")->json() ==
-        R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"2"},"data":{"token":"","ca":""}})");
+  CHECK(
+      inf.get("n", "t")->json() ==
+      R"({"metadata":{"name":"t","namespace":"n","uid":"u","resourceVersion":"2"},"data":{"token":"","ca":""}})");
 
   // An object the projection declines is kept whole.
-  const std::string other = R"({"metadata":{"name":"o","namespace":"n","resourceVersion":"3"},"data":{"k":"dg=="}})";
+  const std::string other =
+      R"({"metadata":{"name":"o","namespace":"n","resourceVersion":"3"},"data":{"k":"dg=="}})";
   inf.observe_write(other);
   CHECK(inf.get("n", "o")->json() == other);
 }

@@ -287,7 +287,8 @@ TEST_CASE("a descriptor smaller than ABI 1.0's vcp_plugin is refused") {
   MemPlugin m;
   m.p.struct_size = 8;
   CHECK(m.refusal() ==
-        "plugin file " + kPath + " declares a vcp_plugin of 8 bytes, smaller than the " + std::to_string(v1_0) +
+        "plugin file " + kPath + " declares a vcp_plugin of 8 bytes, smaller than the " +
+            std::to_string(v1_0) +
             " bytes of plugin ABI 1.0; set struct_size = sizeof(vcp_plugin) and rebuild the plugin "
             "against vcp/plugin.h 1.x");
   m.p.struct_size = static_cast<uint32_t>(v1_0 - sizeof(void*));
