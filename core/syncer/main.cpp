@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -81,8 +82,9 @@ int main(int argc, char** argv) {
   // raises the threshold to the largest block freed so far, and later pages stay in the heap as free
   // space (a restart with 1,000 pods held 96 MiB of it against 19 MiB in use). Two arenas: the loop's, and
   // one for libuv's pool threads, which only parse list pages.
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-  mallopt(M_ARENA_MAX, 2);
+  // glibc's own settings (MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX) win, for experiments.
+  if (!std::getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
   App app;
   Error err = syncer::parse_flags(argc, argv, &app.flags);
   if (err) {

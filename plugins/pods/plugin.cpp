@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "events.hpp"
@@ -100,20 +101,60 @@ struct PodOps {
   std::map<std::string, std::string> tokens;       // token Secret key → token
 };
 
-// The virtual copy of one host Event. Writes are one at a time per Event: a repeat that arrives while a
-// write is in flight is picked up when the result is read, from the host Event as it then is. Host Events
-// are watched without a cache (VCP_RES_UNCACHED: a real kubelet writes five per pod start), so the Event's
+// A host Event's uid as a key: a Kubernetes uid is a UUID, 32 hex digits (and dashes), kept as 16 bytes. A
+// uid of another form (never written by an API server) is hashed into the same 16 bytes.
+struct Uid {
+  uint64_t hi = 0, lo = 0;
+  auto operator<=>(const Uid&) const = default;
+};
+struct UidHash {
+  size_t operator()(const Uid& u) const noexcept { return static_cast<size_t>(u.hi ^ (u.lo * 0x9e3779b97f4a7c15ULL)); }
+};
+
+Uid uid_key(std::string_view uid) {
+  Uid u;
+  int digits = 0;
+  for (char c : uid) {
+    if (c == '-') continue;
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (v < 0 || digits == 32) {
+      digits = -1;
+      break;
+    }
+    uint64_t& half = digits < 16 ? u.hi : u.lo;
+    half = half << 4 | static_cast<uint64_t>(v);
+    digits++;
+  }
+  if (digits == 32) return u;
+  // FNV-1a twice, from two offsets.
+  Uid h{0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL};
+  for (unsigned char c : uid) {
+    h.hi = (h.hi ^ c) * 0x100000001b3ULL;
+    h.lo = (h.lo ^ c) * 0x100000001b3ULL + 1;
+  }
+  return h;
+}
+
+// What is remembered of every host Event copied into the virtual cluster while the host keeps it (an hour):
+// 16 bytes, so that 10,000 pods' Events cost ~0.6 MB, not the 4.5 MB their names and copies' names took.
+// Everything else (the virtual pod, the copy's name) is derived again from the Event when it repeats.
+struct EventDone {
+  int64_t handled = 0;  // the count last written, or given up on after a failed write
+  bool exists = false;  // the virtual copy is known to exist, so a repeat is a PATCH
+};
+
+// A write of an Event's virtual copy in flight. Writes are one at a time per Event: a repeat that arrives
+// meanwhile is picked up when the result is read, from the host Event as it then is. Host Events are
+// watched without a cache (VCP_RES_UNCACHED: a real kubelet writes five per pod start), so the Event's
 // latest text is kept here while a write is in flight, and dropped when it finishes.
-struct EventCopy {
+struct EventWrite {
   std::string host_name;   // the host Event's name
-  std::string latest;      // while a write is in flight: the host Event as last seen (JSON)
+  std::string latest;      // the host Event as last seen (JSON)
   std::string vns, vname;  // the virtual copy
   std::string vpod;        // the virtual pod, whose key the write wakes
-  bool exists = false;     // the virtual copy is known to exist, so a repeat is a PATCH
-  int64_t handled = 0;     // the count last written, or given up on after a failed write
-  uint64_t pending = 0;    // submit id of the write in flight
-  vcp_verb pending_verb = VCP_VERB_CREATE;
-  int64_t pending_count = 0;
+  uint64_t id = 0;         // submit id
+  vcp_verb verb = VCP_VERB_CREATE;
+  int64_t count = 0;  // the count being written
 };
 
 struct State {
@@ -122,11 +163,12 @@ struct State {
   // Events older than this (seconds since the epoch, taken in on_init) are left alone: the informer's first
   // list brings every Event the host still keeps, and copying those on each restart would flood the tenant.
   int64_t start_time = 0;
-  std::map<std::string, EventCopy> events{};  // host Event uid → its copy
+  std::unordered_map<Uid, EventDone, UidHash> events{};         // host Event uid → what was copied
+  std::unordered_map<Uid, EventWrite, UidHash> event_writes{};  // host Event uid → its write in flight
   // uids whose write has not been read back yet, by the virtual pod ("ns/name") whose key the write wakes:
   // a pod's sync reads only its own results (scanning every Event write in flight on every hook was
   // quadratic: 10,000 pods made thousands of Event copies wait at once).
-  std::map<std::string, std::set<std::string>> events_in_flight{};
+  std::map<std::string, std::set<Uid>> events_in_flight{};
   // Writes whose Event went away before their result was read; read (and so dropped) once they finish, so
   // the engine does not keep their results forever.
   std::map<std::string, std::vector<uint64_t>> orphaned_writes{};  // by the virtual pod they wake
@@ -675,38 +717,36 @@ void sync_event(State& st, const Value& hev, std::string_view text) {
   const Host& host = st.host;
   const std::string& uid = str_at(hev, {"metadata"}, "uid");
   if (uid.empty()) return;
-  auto it = st.events.find(uid);
-  if (it != st.events.end() && it->second.pending != 0) {
-    it->second.latest.assign(text);  // written once the write in flight finishes
+  const Uid key = uid_key(uid);
+  if (auto w = st.event_writes.find(key); w != st.event_writes.end()) {
+    w->second.latest.assign(text);  // written once the write in flight finishes
     return;
   }
+  auto it = st.events.find(key);
   if (it == st.events.end()) {
     std::optional<int64_t> when = event_time(hev);
     if (!when || *when < st.start_time) return;
   }
   std::optional<EventPod> pod = event_pod(host, hev);
   if (!pod) return;
-  if (it == st.events.end()) {
-    EventCopy c;
-    c.host_name = str_at(hev, {"metadata"}, "name");
-    c.vns = pod->vns;
-    c.vname = virtual_event_name(c.host_name, *pod);
-    c.vpod = pod->vname;
-    it = st.events.emplace(uid, std::move(c)).first;
-  }
-  EventCopy& c = it->second;
+  const EventDone done = it == st.events.end() ? EventDone{} : it->second;
   const int64_t count = event_count(hev);
-  if (count <= c.handled) return;
-  const vcp_verb verb = c.exists ? VCP_VERB_PATCH : VCP_VERB_CREATE;
-  const Value body = c.exists ? event_patch(hev, *pod) : translate_event(hev, *pod);
-  const uint64_t id = host.submit(VCP_SIDE_VIRTUAL, kEvents, verb, c.vns, c.exists ? c.vname : "", "",
-                                  vc::json::dump(body), kPods, c.vns, c.vpod);
-  if (id == 0) return;
-  c.pending = id;
-  c.pending_verb = verb;
-  c.pending_count = count;
-  c.latest.assign(text);
-  st.events_in_flight[key_of(c.vns, c.vpod)].insert(uid);
+  if (count <= done.handled) return;
+  EventWrite w;
+  w.host_name = str_at(hev, {"metadata"}, "name");
+  w.vns = pod->vns;
+  w.vname = virtual_event_name(w.host_name, *pod);
+  w.vpod = pod->vname;
+  w.verb = done.exists ? VCP_VERB_PATCH : VCP_VERB_CREATE;
+  const Value body = done.exists ? event_patch(hev, *pod) : translate_event(hev, *pod);
+  w.id = host.submit(VCP_SIDE_VIRTUAL, kEvents, w.verb, w.vns, done.exists ? w.vname : "", "", vc::json::dump(body),
+                     kPods, w.vns, w.vpod);
+  if (w.id == 0) return;
+  w.count = count;
+  w.latest.assign(text);
+  if (it == st.events.end()) st.events.emplace(key, done);
+  st.events_in_flight[key_of(w.vns, w.vpod)].insert(key);
+  st.event_writes.emplace(key, std::move(w));
 }
 
 // Reads the results of finished Event writes. A copy that already exists (409 on create, e.g. after a
@@ -722,62 +762,61 @@ void collect_event_writes(State& st, const std::string& pod_key) {
   }
   auto in_flight = st.events_in_flight.find(pod_key);
   if (in_flight == st.events_in_flight.end()) return;
-  std::vector<std::string> done;
-  for (const std::string& uid : in_flight->second) {
-    auto it = st.events.find(uid);
-    if (it == st.events.end()) {
-      done.push_back(uid);
+  std::vector<Uid> done;
+  // The Events as last seen: a repeat that came meanwhile, or the text the finished write was made from (a
+  // create answered 409 becomes a patch of it). Nothing is kept once no write is in flight.
+  std::vector<std::string> again;
+  for (const Uid& key : in_flight->second) {
+    auto w = st.event_writes.find(key);
+    if (w == st.event_writes.end()) {
+      done.push_back(key);
       continue;
     }
-    EventCopy& c = it->second;
     std::string body;
-    const int status = host.take_result(c.pending, &body);
+    const int status = host.take_result(w->second.id, &body);
     if (status == 0) continue;
+    EventDone& d = st.events[key];
     const bool ok = status >= 200 && status < 300;
-    if (c.pending_verb == VCP_VERB_CREATE && status == 409) {
-      c.exists = true;
-      c.handled = 0;
-    } else if (c.pending_verb == VCP_VERB_PATCH && status == 404) {
-      c.exists = false;
-      c.handled = 0;
+    if (w->second.verb == VCP_VERB_CREATE && status == 409) {
+      d.exists = true;
+      d.handled = 0;
+    } else if (w->second.verb == VCP_VERB_PATCH && status == 404) {
+      d.exists = false;
+      d.handled = 0;
     } else {
       if (ok) {
-        c.exists = true;
+        d.exists = true;
       } else {
-        host.log(VCP_LOG_WARN, "copying host event " + c.host_name + " to " + c.vns + "/" + c.vname +
-                                   " answered HTTP " + std::to_string(status) + ": " + body +
+        host.log(VCP_LOG_WARN, "copying host event " + w->second.host_name + " to " + w->second.vns + "/" +
+                                   w->second.vname + " answered HTTP " + std::to_string(status) + ": " + body +
                                    "; it is copied again when it repeats");
       }
-      c.handled = c.pending_count;
+      d.handled = w->second.count;
     }
-    c.pending = 0;
-    done.push_back(uid);
+    again.push_back(std::move(w->second.latest));
+    st.event_writes.erase(w);
+    done.push_back(key);
   }
-  for (const std::string& uid : done) in_flight->second.erase(uid);
+  for (const Uid& key : done) in_flight->second.erase(key);
   if (in_flight->second.empty()) st.events_in_flight.erase(in_flight);
-  for (const std::string& uid : done) {
-    auto it = st.events.find(uid);
-    if (it == st.events.end() || it->second.pending != 0) continue;
-    // The Event as last seen: a repeat that came meanwhile, or the text the finished write was made from
-    // (a create answered 409 becomes a patch of it). Nothing is kept once no write is in flight.
-    const std::string text = std::move(it->second.latest);
-    it->second.latest = std::string();
+  for (const std::string& text : again)
     if (auto hev = vc::json::parse(text)) sync_event(st, *hev, text);
-  }
 }
 
 // A host Event that is gone (its TTL ran out) needs no copy state any more; the virtual copy stays, as
 // vcluster never deletes one, and expires by the virtual API server's own TTL.
 void forget_event(State& st, const std::string& uid) {
-  auto it = st.events.find(uid);
-  if (it == st.events.end()) return;
-  const std::string pod_key = key_of(it->second.vns, it->second.vpod);
-  if (it->second.pending != 0) st.orphaned_writes[pod_key].push_back(it->second.pending);
-  if (auto f = st.events_in_flight.find(pod_key); f != st.events_in_flight.end()) {
-    f->second.erase(uid);
-    if (f->second.empty()) st.events_in_flight.erase(f);
+  const Uid key = uid_key(uid);
+  if (auto w = st.event_writes.find(key); w != st.event_writes.end()) {
+    const std::string pod_key = key_of(w->second.vns, w->second.vpod);
+    st.orphaned_writes[pod_key].push_back(w->second.id);
+    if (auto f = st.events_in_flight.find(pod_key); f != st.events_in_flight.end()) {
+      f->second.erase(key);
+      if (f->second.empty()) st.events_in_flight.erase(f);
+    }
+    st.event_writes.erase(w);
   }
-  st.events.erase(it);
+  st.events.erase(key);
 }
 
 // --- Hooks
@@ -907,8 +946,8 @@ void on_watch_event(void* state, const vcp_event* ev) {
       if (!hev) return;
       // A repeat of an Event whose last write finished but was not read yet: read it now, so the repeat
       // is written at once.
-      if (auto c = st->events.find(str_at(*hev, {"metadata"}, "uid")); c != st->events.end() && c->second.pending)
-        collect_event_writes(*st, key_of(c->second.vns, c->second.vpod));
+      if (auto w = st->event_writes.find(uid_key(str_at(*hev, {"metadata"}, "uid"))); w != st->event_writes.end())
+        collect_event_writes(*st, key_of(w->second.vns, w->second.vpod));
       if (ev->type == VCP_EVENT_DELETED) {
         forget_event(*st, str_at(*hev, {"metadata"}, "uid"));
       } else {

@@ -1111,6 +1111,34 @@ TEST_CASE(
   CHECK(event_writes(h.host) == 4);
 }
 
+TEST_CASE("events whose UUIDs differ in one digit are copied apart; a repeat of each patches only its copy") {
+  // The plugin keeps a UUID as 16 bytes (and other uids hashed): each Event must keep its own count.
+  Harness h;
+  h.load_objects(golden_dir() + "/events.host-objects.json");
+  const std::string now = rfc3339(std::time(nullptr));
+  Value a = golden_event("event-backoff.host.json", now);
+  a["metadata"]["uid"] = "0f8e2a4c-1d3b-4e5f-8a9b-0c1d2e3f4a5b";
+  Value b = a;
+  b["metadata"]["uid"] = "0f8e2a4c-1d3b-4e5f-8a9b-0c1d2e3f4a5c";
+  b["metadata"]["name"] = "web.17cb8e3a5b6d7e90";
+  h.host_event(VCP_EVENT_ADDED, a);
+  h.host_event(VCP_EVENT_ADDED, b);
+  REQUIRE(h.host.writes.size() == 2);
+  CHECK(h.host.writes[0].verb == VCP_VERB_CREATE);
+  CHECK(h.host.writes[1].verb == VCP_VERB_CREATE);
+  h.host.finish(h.host.writes[0].id, 201, h.host.writes[0].body);
+  h.host.finish(h.host.writes[1].id, 201, h.host.writes[1].body);
+  h.wake_pod("shop", "web");
+  CHECK(h.host.unread_results() == 0);
+  b["count"] = 7;
+  h.host_event(VCP_EVENT_MODIFIED, a);  // the same count: nothing
+  h.host_event(VCP_EVENT_MODIFIED, b);
+  REQUIRE(h.host.writes.size() == 3);
+  CHECK(h.host.writes[2].verb == VCP_VERB_PATCH);
+  CHECK(h.host.writes[2].name == "web.17cb8e3a5b6d7e90");
+  CHECK(parse_or_fail(h.host.writes[2].body).find("count")->as_int64() == 7);
+}
+
 TEST_CASE("a host event deleted with its write in flight leaves no result behind") {
   Harness h;
   h.load_objects(golden_dir() + "/events.host-objects.json");
