@@ -50,7 +50,7 @@ struct Engine::PluginSlot {
   vcp_str view(const informer::ObjectPtr& o) {
     if (!o->packed && !o->identity_only) {
       pins.push_back(o);
-      return plugin::as_vcp_str(o->text);
+      return plugin::as_vcp_str(o->text());
     }
     return keep(o->json());
   }

@@ -14,7 +14,7 @@
 namespace vc::informer {
 namespace {
 
-ObjectPtr from_element(simdjson::dom::element el, std::string json) {
+ObjectPtr from_element(simdjson::dom::element el, std::string_view json) {
   simdjson::dom::element meta;
   if (el["metadata"].get(meta) != simdjson::SUCCESS) return nullptr;
   auto obj = std::make_shared<Object>();
@@ -37,8 +37,7 @@ ObjectPtr from_element(simdjson::dom::element el, std::string json) {
     read(ann["vcluster.loft.sh/object-namespace"], &id.owner_namespace);
     read(ann["vcluster.loft.sh/object-uid"], &id.owner_uid);
   }
-  obj->set_identity(id);
-  obj->text = std::move(json);
+  obj->set(id, json);
   return obj;
 }
 
@@ -155,12 +154,12 @@ void parse_page(ParsedPage* page) {
 
 size_t json_size(const Object& o) {
   if (o.identity_only) return 0;
-  return o.packed ? pack::unpacked_size(o.text) : o.text.size();
+  return o.packed ? pack::unpacked_size(o.text()) : o.text().size();
 }
 
 }  // namespace
 
-void Object::set_identity(const Identity& id) {
+void Object::set(const Identity& id, std::string_view text) {
   // Kubernetes names are at most 253 bytes and uids 36, so every field fits a 16-bit offset by far; a field
   // is cut at 8 KiB all the same, so that no input can overflow one.
   std::string_view values[] = {id.namespace_, id.name, id.uid, id.resource_version,
@@ -170,7 +169,7 @@ void Object::set_identity(const Identity& id) {
   const bool slash = !values[0].empty();
   size_t total = slash ? 1 : 0;
   for (auto v : values) total += v.size();
-  auto buf = std::make_unique<char[]>(total ? total : 1);
+  auto buf = std::make_unique_for_overwrite<char[]>(total + text.size() + 1);
   size_t at = 0;
   for (size_t i = 0; i < 8; i++) {
     if (!values[i].empty()) std::memcpy(buf.get() + at, values[i].data(), values[i].size());
@@ -179,6 +178,9 @@ void Object::set_identity(const Identity& id) {
     at += values[i].size();
     if (i == 0 && slash) buf[at++] = '/';
   }
+  if (!text.empty()) std::memcpy(buf.get() + at, text.data(), text.size());
+  text_at_ = static_cast<uint32_t>(at);
+  text_len_ = static_cast<uint32_t>(text.size());
   ids_ = std::move(buf);
 }
 
@@ -189,15 +191,15 @@ std::string_view Object::key_view() const {
 
 std::string_view Object::json(std::string* scratch) const {
   if (identity_only) return *scratch = identity_json(*this);
-  if (!packed) return text;
+  if (!packed) return text();
   // Packed by this process from valid text, so unpacking cannot fail unless memory is corrupt.
-  if (!pack::unpack(text, dict ? std::string_view(dict->text) : std::string_view{}, scratch)) scratch->clear();
+  if (!pack::unpack(text(), dict ? std::string_view(dict->text) : std::string_view{}, scratch)) scratch->clear();
   return *scratch;
 }
 
 std::string Object::json() const {
   if (identity_only) return identity_json(*this);
-  if (!packed) return text;
+  if (!packed) return std::string(text());
   std::string s;
   json(&s);
   return s;
@@ -456,10 +458,9 @@ void Informer::schedule_retry(bool relist) {
 
 ObjectPtr Informer::packed_copy(const Object& o, std::string_view text) {
   auto p = std::make_shared<Object>();
-  p->text = packer_.pack(text, &p->dict);
+  p->set(o.identity(), packer_.pack(text, &p->dict));
   p->packed = true;
   p->deleting = o.deleting;
-  p->set_identity(o.identity());
   return p;
 }
 
@@ -500,7 +501,7 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
     keep = packed_copy(*obj, *kept);
   }
   if (it == store_.end()) {
-    bytes_ += keep->text.size();
+    bytes_ += keep->text().size();
     json_bytes_ += json_size(*keep);
     std::string_view key = keep->key_view();
     auto [nit, added] = store_.emplace(key, Entry{std::move(keep), {}});
@@ -511,8 +512,8 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
     return;
   }
   ObjectPtr old = it->second.obj;
-  bytes_ += keep->text.size();
-  bytes_ -= old->text.size();
+  bytes_ += keep->text().size();
+  bytes_ -= old->text().size();
   json_bytes_ += json_size(*keep);
   json_bytes_ -= json_size(*old);
   index_remove(it->first, &it->second);
@@ -536,7 +537,7 @@ void Informer::erase(std::string_view key, bool notify, ObjectPtr last) {
   auto it = store_.find(key);
   if (it == store_.end()) return;
   ObjectPtr old = it->second.obj;
-  bytes_ -= old->text.size();
+  bytes_ -= old->text().size();
   json_bytes_ -= json_size(*old);
   index_remove(key, &it->second);
   store_.erase(it);
