@@ -82,9 +82,9 @@ std::string compact(simdjson::dom::element el) {
 // resourceVersion. Its JSON is made when asked for (json()), so a host Event kept this way costs its
 // identity fields only.
 ObjectPtr identity_of(const Object& o) {
-  auto id = std::make_shared<Object>();
+  auto id = std::allocate_shared<Object>(std::pmr::polymorphic_allocator<Object>(cache_memory()));
   id->identity_only = true;
-  id->set_identity({o.namespace_(), o.name(), o.uid(), o.resource_version(), {}, {}, {}, {}});
+  id->set_identity({o.namespace_(), o.name(), o.uid(), o.resource_version(), {}, {}, {}, {}}, true);
   id->deleting = o.deleting;
   return id;
 }
@@ -159,7 +159,25 @@ size_t json_size(const Object& o) {
 
 }  // namespace
 
-void Object::set(const Identity& id, std::string_view text) {
+std::pmr::memory_resource* cache_memory() {
+  static std::pmr::unsynchronized_pool_resource pool;
+  return &pool;
+}
+
+Object::~Object() { release(); }
+
+void Object::release() {
+  if (!block_) return;
+  const size_t size = static_cast<size_t>(text_at_) + text_len_ + 1;
+  if (pooled_) {
+    cache_memory()->deallocate(block_, size, 1);
+  } else {
+    delete[] block_;
+  }
+  block_ = nullptr;
+}
+
+void Object::set(const Identity& id, std::string_view text, bool pooled) {
   // Kubernetes names are at most 253 bytes and uids 36, so every field fits a 16-bit offset by far; a field
   // is cut at 8 KiB all the same, so that no input can overflow one.
   std::string_view values[] = {id.namespace_, id.name, id.uid, id.resource_version,
@@ -169,24 +187,28 @@ void Object::set(const Identity& id, std::string_view text) {
   const bool slash = !values[0].empty();
   size_t total = slash ? 1 : 0;
   for (auto v : values) total += v.size();
-  auto buf = std::make_unique_for_overwrite<char[]>(total + text.size() + 1);
+  const size_t size = total + text.size() + 1;
+  char* buf = pooled ? static_cast<char*>(cache_memory()->allocate(size, 1)) : new char[size];
   size_t at = 0;
   for (size_t i = 0; i < 8; i++) {
-    if (!values[i].empty()) std::memcpy(buf.get() + at, values[i].data(), values[i].size());
+    if (!values[i].empty()) std::memcpy(buf + at, values[i].data(), values[i].size());
     start_[i] = static_cast<uint16_t>(at);
     len_[i] = static_cast<uint16_t>(values[i].size());
     at += values[i].size();
     if (i == 0 && slash) buf[at++] = '/';
   }
-  if (!text.empty()) std::memcpy(buf.get() + at, text.data(), text.size());
+  if (!text.empty()) std::memcpy(buf + at, text.data(), text.size());
+  buf[size - 1] = 0;
+  release();
+  block_ = buf;
+  pooled_ = pooled;
   text_at_ = static_cast<uint32_t>(at);
   text_len_ = static_cast<uint32_t>(text.size());
-  ids_ = std::move(buf);
 }
 
 std::string_view Object::key_view() const {
   if (len_[0] == 0) return name();
-  return std::string_view(ids_.get(), static_cast<size_t>(len_[0]) + 1 + len_[1]);
+  return std::string_view(block_, static_cast<size_t>(len_[0]) + 1 + len_[1]);
 }
 
 std::string_view Object::json(std::string* scratch) const {
@@ -457,8 +479,8 @@ void Informer::schedule_retry(bool relist) {
 }
 
 ObjectPtr Informer::packed_copy(const Object& o, std::string_view text) {
-  auto p = std::make_shared<Object>();
-  p->set(o.identity(), packer_.pack(text, &p->dict));
+  auto p = std::allocate_shared<Object>(std::pmr::polymorphic_allocator<Object>(cache_memory()));
+  p->set(o.identity(), packer_.pack(text, &p->dict), true);
   p->packed = true;
   p->deleting = o.deleting;
   return p;
@@ -504,7 +526,7 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
     bytes_ += keep->text().size();
     json_bytes_ += json_size(*keep);
     std::string_view key = keep->key_view();
-    auto [nit, added] = store_.emplace(key, Entry{std::move(keep), {}});
+    auto [nit, added] = store_.emplace(key, Entry{std::move(keep), decltype(Entry::index_values)(cache_memory())});
     index_add(nit->first, &nit->second, *obj);
     if (notify)
       for (auto& h : handlers_)
@@ -554,8 +576,9 @@ void Informer::index_add(std::string_view key, Entry* e, const Object& unpacked)
     vals.clear();
     idx.fn(unpacked, &vals);
     for (auto& v : vals) {
-      idx.values[v].insert(key);
-      e->index_values.emplace_back(&idx, std::move(v));
+      auto vit = idx.values.try_emplace(std::move(v), cache_memory()).first;
+      // A value the index function emitted twice is listed once: index_remove must not find it erased.
+      if (vit->second.insert(key).second) e->index_values.emplace_back(&idx, &vit->first);
     }
   }
   e->index_values.shrink_to_fit();
@@ -563,7 +586,7 @@ void Informer::index_add(std::string_view key, Entry* e, const Object& unpacked)
 
 void Informer::index_remove(std::string_view key, Entry* e) {
   for (auto& [idx, v] : e->index_values) {
-    auto it = idx->values.find(v);
+    auto it = idx->values.find(*v);
     if (it == idx->values.end()) continue;
     it->second.erase(key);
     if (it->second.empty()) idx->values.erase(it);

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <exception>
 #include <map>
+#include <memory_resource>
 #include <optional>
 #include <set>
 #include <string>
@@ -163,7 +164,10 @@ struct State {
   // Events older than this (seconds since the epoch, taken in on_init) are left alone: the informer's first
   // list brings every Event the host still keeps, and copying those on each restart would flood the tenant.
   int64_t start_time = 0;
-  std::unordered_map<Uid, EventDone, UidHash> events{};         // host Event uid → what was copied
+  // What was copied of each host Event (uid → count, exists), from a pool of its own: kept for an hour each,
+  // these small nodes would otherwise sit between a burst's transients and keep heap pages resident.
+  std::pmr::unsynchronized_pool_resource event_memory{};
+  std::pmr::unordered_map<Uid, EventDone, UidHash> events{&event_memory};
   std::unordered_map<Uid, EventWrite, UidHash> event_writes{};  // host Event uid → its write in flight
   // uids whose write has not been read back yet, by the virtual pod ("ns/name") whose key the write wakes:
   // a pod's sync reads only its own results (scanning every Event write in flight on every hook was
