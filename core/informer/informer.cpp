@@ -159,10 +159,46 @@ size_t json_size(const Object& o) {
 
 }  // namespace
 
-std::pmr::memory_resource* cache_memory() {
-  static std::pmr::unsynchronized_pool_resource pool;
-  return &pool;
+namespace {
+
+// Counts the bytes that go through it.
+class CountingResource final : public std::pmr::memory_resource {
+ public:
+  explicit CountingResource(std::pmr::memory_resource* upstream) : upstream_(upstream) {}
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* do_allocate(size_t n, size_t align) override {
+    void* p = upstream_->allocate(n, align);
+    bytes_ += n;
+    return p;
+  }
+  void do_deallocate(void* p, size_t n, size_t align) override {
+    upstream_->deallocate(p, n, align);
+    bytes_ -= n;
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+
+  std::pmr::memory_resource* upstream_;
+  size_t bytes_ = 0;
+};
+
+struct CachePool {
+  CountingResource chunks{std::pmr::new_delete_resource()};
+  std::pmr::unsynchronized_pool_resource pool{&chunks};
+  CountingResource front{&pool};
+};
+
+CachePool& cache_pool() {
+  static CachePool p;
+  return p;
 }
+
+}  // namespace
+
+std::pmr::memory_resource* cache_memory() { return &cache_pool().front; }
+
+CacheMemoryStats cache_memory_stats() { return {cache_pool().front.bytes(), cache_pool().chunks.bytes()}; }
 
 Object::~Object() { release(); }
 

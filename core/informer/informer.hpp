@@ -3,9 +3,11 @@
 //
 // Memory: a cached object is its minified JSON text (without metadata.managedFields, which nothing reads),
 // packed against a dictionary each informer learns from its own objects (pack/: a 4 KB pod keeps a few
-// hundred bytes), plus its identity. Handlers receive shared pointers to immutable objects; nothing is copied
-// per handler. The object an event announces is the one the server sent, unpacked; what the cache hands out
-// later (get, for_each, an update's old object) is packed: read any object's text with json().
+// hundred bytes), plus its identity, both in one block from the caches' own pool (cache_memory). What a
+// cache keeps can be less than the object (set_projection: a plugin's on_cache). Handlers receive shared
+// pointers to immutable objects; nothing is copied per handler. The object an event announces is the one
+// the server sent, unpacked; what the cache hands out later (get, for_each, an update's old object) is
+// packed: read any object's text with json().
 #pragma once
 
 #include <uv.h>
@@ -92,6 +94,12 @@ using ObjectPtr = std::shared_ptr<const Object>;
 // the system; with the cache's objects between them, 10,000 pods left 14 MiB of heap free but resident.
 // Not thread-safe: used on the loop thread only (list pages parsed on the pool make unpooled objects).
 std::pmr::memory_resource* cache_memory();
+// What cache_memory holds: bytes handed out and not returned, and bytes it took from the heap (its chunks;
+// parts of a chunk never handed out are not resident).
+struct CacheMemoryStats {
+  size_t in_use = 0, reserved = 0;
+};
+CacheMemoryStats cache_memory_stats();
 
 // Builds an Object from JSON text (minifies it if needed). Returns nullptr if the text has no metadata.name.
 ObjectPtr make_object(std::string_view json);

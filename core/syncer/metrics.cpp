@@ -6,6 +6,8 @@
 
 #include <fstream>
 
+#include "informer/informer.hpp"
+
 namespace vc::syncer {
 namespace {
 long rss_bytes(const char* field) {
@@ -101,6 +103,12 @@ std::string render_metrics(const engine::Engine& eng, const kube::Client& virt, 
   struct mallinfo2 mi = mallinfo2();
   out += fmt::format("# TYPE process_heap_in_use_bytes gauge\nprocess_heap_in_use_bytes {}\n", mi.uordblks + mi.hblkhd);
   out += fmt::format("# TYPE process_heap_free_bytes gauge\nprocess_heap_free_bytes {}\n", mi.fordblks);
+  // The caches' own pool (informer::cache_memory), whose chunks the heap figures above count as in use.
+  const informer::CacheMemoryStats cm = informer::cache_memory_stats();
+  out += "# HELP vcluster_syncer_cache_pool_bytes The caches' memory pool: bytes in use, and its chunks.\n";
+  out += "# TYPE vcluster_syncer_cache_pool_bytes gauge\n";
+  out += fmt::format("vcluster_syncer_cache_pool_bytes{{kind=\"in_use\"}} {}\n", cm.in_use);
+  out += fmt::format("vcluster_syncer_cache_pool_bytes{{kind=\"reserved\"}} {}\n", cm.reserved);
   return out;
 }
 

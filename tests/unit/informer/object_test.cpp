@@ -169,3 +169,47 @@ TEST_CASE("a projection decides what the cache keeps; handlers and indexes still
   inf.observe_write(other);
   CHECK(inf.get("n", "o")->json() == other);
 }
+
+TEST_CASE("index entries follow updates and deletes; a value emitted twice is listed once") {
+  vc::informer::Informer inf(nullptr, nullptr, vc::kube::GVR{"", "v1", "pods", true, "Pod"}, {});
+  // Each pod's ConfigMaps, read from a "cms" annotation-like field; "twice" emits its value twice.
+  inf.add_index("cm", [](const vc::informer::Object& o, std::vector<std::string>* vals) {
+    auto v = vc::json::parse(o.json());
+    for (const auto& item : v->find("cms")->items()) vals->push_back(item.as_string());
+  });
+  auto pod = [](const char* name, const char* rv, const char* cms) {
+    return std::string(R"({"metadata":{"name":")") + name + R"(","namespace":"n","resourceVersion":")" + rv +
+           R"("},"cms":)" + cms + "}";
+  };
+  inf.observe_write(pod("a", "1", R"(["root","x","x"])"));
+  inf.observe_write(pod("b", "2", R"(["root"])"));
+  CHECK(inf.by_index("cm", "root").size() == 2);
+  CHECK(inf.by_index("cm", "x").size() == 1);
+  // a no longer uses x: its entries move with the update.
+  inf.observe_write(pod("a", "3", R"(["root","y"])"));
+  CHECK(inf.by_index("cm", "x").empty());
+  CHECK(inf.by_index("cm", "y").size() == 1);
+  CHECK(inf.by_index("cm", "root").size() == 2);
+  inf.observe_delete("n", "a");
+  CHECK(inf.by_index("cm", "y").empty());
+  REQUIRE(inf.by_index("cm", "root").size() == 1);
+  CHECK(inf.by_index("cm", "root")[0]->name() == "b");
+  inf.observe_delete("n", "b");
+  CHECK(inf.by_index("cm", "root").empty());
+  CHECK(inf.size() == 0);
+}
+
+TEST_CASE("kept objects live in the caches' pool, and give its bytes back when they go") {
+  const auto before = vc::informer::cache_memory_stats();
+  {
+    vc::informer::Informer inf(nullptr, nullptr, vc::kube::GVR{"", "v1", "pods", true, "Pod"}, {});
+    for (int i = 0; i < 100; i++)
+      inf.observe_write(R"({"metadata":{"name":"p)" + std::to_string(i) +
+                        R"(","namespace":"n","resourceVersion":"1"},"spec":{"x":")" + std::string(200, 'a') + "\"}}");
+    const auto full = vc::informer::cache_memory_stats();
+    CHECK(full.in_use > before.in_use + 100 * 64);  // the objects, their blocks, the store's nodes
+    CHECK(full.reserved >= full.in_use);
+    for (int i = 0; i < 100; i++) inf.observe_delete("n", "p" + std::to_string(i));
+  }
+  CHECK(vc::informer::cache_memory_stats().in_use == before.in_use);
+}
