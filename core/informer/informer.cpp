@@ -157,10 +157,6 @@ size_t json_size(const Object& o) {
   return o.packed ? pack::unpacked_size(o.text()) : o.text().size();
 }
 
-}  // namespace
-
-namespace {
-
 // Counts the bytes that go through it.
 class CountingResource final : public std::pmr::memory_resource {
  public:
@@ -196,11 +192,17 @@ CachePool& cache_pool() {
 
 }  // namespace
 
-std::pmr::memory_resource* cache_memory() { return &cache_pool().front; }
+std::pmr::memory_resource* cache_memory() {
+  return &cache_pool().front;
+}
 
-CacheMemoryStats cache_memory_stats() { return {cache_pool().front.bytes(), cache_pool().chunks.bytes()}; }
+CacheMemoryStats cache_memory_stats() {
+  return {cache_pool().front.bytes(), cache_pool().chunks.bytes()};
+}
 
-Object::~Object() { release(); }
+Object::~Object() {
+  release();
+}
 
 void Object::release() {
   if (!block_) return;
@@ -251,7 +253,8 @@ std::string_view Object::json(std::string* scratch) const {
   if (identity_only) return *scratch = identity_json(*this);
   if (!packed) return text();
   // Packed by this process from valid text, so unpacking cannot fail unless memory is corrupt.
-  if (!pack::unpack(text(), dict ? std::string_view(dict->text) : std::string_view{}, scratch)) scratch->clear();
+  if (!pack::unpack(text(), dict ? std::string_view(dict->text) : std::string_view{}, scratch))
+    scratch->clear();
   return *scratch;
 }
 
@@ -562,7 +565,8 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
     bytes_ += keep->text().size();
     json_bytes_ += json_size(*keep);
     std::string_view key = keep->key_view();
-    auto [nit, added] = store_.emplace(key, Entry{std::move(keep), decltype(Entry::index_values)(cache_memory())});
+    auto [nit, added] =
+        store_.emplace(key, Entry{std::move(keep), decltype(Entry::index_values)(cache_memory())});
     index_add(nit->first, &nit->second, *obj);
     if (notify)
       for (auto& h : handlers_)

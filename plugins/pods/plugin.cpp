@@ -109,7 +109,9 @@ struct Uid {
   auto operator<=>(const Uid&) const = default;
 };
 struct UidHash {
-  size_t operator()(const Uid& u) const noexcept { return static_cast<size_t>(u.hi ^ (u.lo * 0x9e3779b97f4a7c15ULL)); }
+  size_t operator()(const Uid& u) const noexcept {
+    return static_cast<size_t>(u.hi ^ (u.lo * 0x9e3779b97f4a7c15ULL));
+  }
 };
 
 Uid uid_key(std::string_view uid) {
@@ -117,7 +119,10 @@ Uid uid_key(std::string_view uid) {
   int digits = 0;
   for (char c : uid) {
     if (c == '-') continue;
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    int v = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
     if (v < 0 || digits == 32) {
       digits = -1;
       break;
@@ -137,7 +142,8 @@ Uid uid_key(std::string_view uid) {
 }
 
 // What is remembered of every host Event copied into the virtual cluster while the host keeps it (an hour):
-// 16 bytes, so that 10,000 pods' Events cost ~0.6 MB, not the 4.5 MB their names and copies' names took.
+// this record under the 16-byte uid, so that 10,000 pods' Events cost about 0.6 MB, not the 4.5 MB their
+// names and copies' names took.
 // Everything else (the virtual pod, the copy's name) is derived again from the Event when it repeats.
 struct EventDone {
   int64_t handled = 0;  // the count last written, or given up on after a failed write
@@ -743,8 +749,8 @@ void sync_event(State& st, const Value& hev, std::string_view text) {
   w.vpod = pod->vname;
   w.verb = done.exists ? VCP_VERB_PATCH : VCP_VERB_CREATE;
   const Value body = done.exists ? event_patch(hev, *pod) : translate_event(hev, *pod);
-  w.id = host.submit(VCP_SIDE_VIRTUAL, kEvents, w.verb, w.vns, done.exists ? w.vname : "", "", vc::json::dump(body),
-                     kPods, w.vns, w.vpod);
+  w.id = host.submit(VCP_SIDE_VIRTUAL, kEvents, w.verb, w.vns, done.exists ? w.vname : "", "",
+                     vc::json::dump(body), kPods, w.vns, w.vpod);
   if (w.id == 0) return;
   w.count = count;
   w.latest.assign(text);
@@ -792,8 +798,8 @@ void collect_event_writes(State& st, const std::string& pod_key) {
         d.exists = true;
       } else {
         host.log(VCP_LOG_WARN, "copying host event " + w->second.host_name + " to " + w->second.vns + "/" +
-                                   w->second.vname + " answered HTTP " + std::to_string(status) + ": " + body +
-                                   "; it is copied again when it repeats");
+                                   w->second.vname + " answered HTTP " + std::to_string(status) + ": " +
+                                   body + "; it is copied again when it repeats");
       }
       d.handled = w->second.count;
     }
@@ -950,7 +956,8 @@ void on_watch_event(void* state, const vcp_event* ev) {
       if (!hev) return;
       // A repeat of an Event whose last write finished but was not read yet: read it now, so the repeat
       // is written at once.
-      if (auto w = st->event_writes.find(uid_key(str_at(*hev, {"metadata"}, "uid"))); w != st->event_writes.end())
+      if (auto w = st->event_writes.find(uid_key(str_at(*hev, {"metadata"}, "uid")));
+          w != st->event_writes.end())
         collect_event_writes(*st, key_of(w->second.vns, w->second.vpod));
       if (ev->type == VCP_EVENT_DELETED) {
         forget_event(*st, str_at(*hev, {"metadata"}, "uid"));

@@ -237,7 +237,8 @@ TEST_CASE("the descriptor declares pods, configmaps, secrets and the watched dep
   CHECK(h.plugin->resources[kNodes].flags == 0);  // cluster-scoped
   // Built against 1.1: the loader refuses it on a 1.0 engine, which lacks translate_label_key_prefixed.
   CHECK(h.plugin->abi_minor == 3);  // VCP_RES_UNCACHED (host Events) needs ABI 1.2, on_cache 1.3
-  CHECK(h.plugin->on_cache != nullptr);
+  const bool has_cache_hook = h.plugin->on_cache != nullptr;
+  CHECK(has_cache_hook);
   // Both reference indexes are registered on the virtual pods cache during on_init.
   REQUIRE(h.host.indexes.size() == 2);
   CHECK(h.host.indexes[0].resource == kPods);

@@ -205,7 +205,8 @@ TEST_CASE("kept objects live in the caches' pool, and give its bytes back when t
     vc::informer::Informer inf(nullptr, nullptr, vc::kube::GVR{"", "v1", "pods", true, "Pod"}, {});
     for (int i = 0; i < 100; i++)
       inf.observe_write(R"({"metadata":{"name":"p)" + std::to_string(i) +
-                        R"(","namespace":"n","resourceVersion":"1"},"spec":{"x":")" + std::string(200, 'a') + "\"}}");
+                        R"(","namespace":"n","resourceVersion":"1"},"spec":{"x":")" + std::string(200, 'a') +
+                        "\"}}");
     const auto full = vc::informer::cache_memory_stats();
     CHECK(full.in_use > before.in_use + 100 * 64);  // the objects, their blocks, the store's nodes
     CHECK(full.reserved >= full.in_use);
