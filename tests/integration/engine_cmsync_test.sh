@@ -108,4 +108,5 @@ out=$("$SYNCER" --name "$VC" --virtual-kubeconfig /nonexistent/kubeconfig --plug
 rc=$?
 check "a missing virtual kubeconfig is refused naming it (rc=$rc)" \
   bash -c "[ $rc -ne 0 ] && grep -q '/nonexistent/kubeconfig' <<<'$out'"
+check_no_sanitizer_reports
 summary

@@ -118,4 +118,5 @@ check "deleting the deployment cleans the host up" poll 90 'test "$(hostpods)" =
 check "no owned pods, configmaps or secrets are left on the host" \
   poll 60 'test "$(hk -n "$HNS" get pods,configmaps,secrets -l vcluster.loft.sh/managed-by=$VC -o name | wc -l)" = 0'
 stop_pid "$SYNCER_PID"
+check_no_sanitizer_reports
 summary
