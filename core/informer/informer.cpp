@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <optional>
@@ -310,7 +311,12 @@ Informer::Informer(uv_loop_t* loop, kube::Client* client, kube::GVR gvr, Options
     : loop_(loop), client_(client), gvr_(std::move(gvr)), opts_(std::move(opts)),
       alive_(std::make_shared<bool>(true)) {}
 
-Informer::~Informer() { *alive_ = false; }
+Informer::~Informer() {
+  *alive_ = false;
+  // The entries' index arrays come from cache_memory, which outlives every informer.
+  for (auto& [key, e] : store_)
+    if (e.refs) cache_memory()->deallocate(e.refs, e.ref_count * sizeof(IndexRef), alignof(IndexRef));
+}
 
 void Informer::add_index(const std::string& name, IndexFn fn) { indexes_[name].fn = std::move(fn); }
 
@@ -565,8 +571,7 @@ void Informer::upsert(ObjectPtr obj, bool notify) {
     bytes_ += keep->text().size();
     json_bytes_ += json_size(*keep);
     std::string_view key = keep->key_view();
-    auto [nit, added] =
-        store_.emplace(key, Entry{std::move(keep), decltype(Entry::index_values)(cache_memory())});
+    auto [nit, added] = store_.emplace(key, Entry{std::move(keep), nullptr, 0});
     index_add(nit->first, &nit->second, *obj);
     if (notify)
       for (auto& h : handlers_)
@@ -609,29 +614,37 @@ void Informer::erase(std::string_view key, bool notify, ObjectPtr last) {
 }
 
 void Informer::index_add(std::string_view key, Entry* e, const Object& unpacked) {
-  e->index_values.clear();
   if (indexes_.empty()) return;
   std::vector<std::string> vals;
+  std::vector<IndexRef> refs;
   for (auto& [name, idx] : indexes_) {
     vals.clear();
     idx.fn(unpacked, &vals);
     for (auto& v : vals) {
       auto vit = idx.values.try_emplace(std::move(v), cache_memory()).first;
       // A value the index function emitted twice is listed once: index_remove must not find it erased.
-      if (vit->second.insert(key).second) e->index_values.emplace_back(&idx, &vit->first);
+      if (vit->second.insert(key).second) refs.push_back({&idx, &vit->first});
     }
   }
-  e->index_values.shrink_to_fit();
+  if (refs.empty()) return;
+  e->refs =
+      static_cast<IndexRef*>(cache_memory()->allocate(refs.size() * sizeof(IndexRef), alignof(IndexRef)));
+  std::copy(refs.begin(), refs.end(), e->refs);
+  e->ref_count = static_cast<uint32_t>(refs.size());
 }
 
 void Informer::index_remove(std::string_view key, Entry* e) {
-  for (auto& [idx, v] : e->index_values) {
-    auto it = idx->values.find(*v);
+  if (!e->refs) return;
+  for (uint32_t i = 0; i < e->ref_count; i++) {
+    Index* idx = e->refs[i].index;
+    auto it = idx->values.find(*e->refs[i].value);
     if (it == idx->values.end()) continue;
     it->second.erase(key);
     if (it->second.empty()) idx->values.erase(it);
   }
-  e->index_values.clear();
+  cache_memory()->deallocate(e->refs, e->ref_count * sizeof(IndexRef), alignof(IndexRef));
+  e->refs = nullptr;
+  e->ref_count = 0;
 }
 
 ObjectPtr Informer::get(std::string_view ns, std::string_view name) const { return get_key(make_key(ns, name)); }

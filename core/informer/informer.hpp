@@ -225,10 +225,16 @@ class Informer {
   };
   // A cached object and the index values computed when it was added, so that replacing or removing it
   // does not run the index functions (plugin code that parses the object) again.
+  struct IndexRef {
+    Index* index;
+    const std::string* value;  // the value's key in index->values (it stays there while an entry lists it)
+  };
+  // An array from cache_memory, not a vector: most informers have no index, and a store node is one of
+  // 40,000 at 10,000 pods (64 bytes with this, 80 with a pmr::vector).
   struct Entry {
     ObjectPtr obj;
-    // Views of the values' keys in Index::values (a value stays there while an entry lists it).
-    std::pmr::vector<std::pair<Index*, const std::string*>> index_values;
+    IndexRef* refs = nullptr;
+    uint32_t ref_count = 0;
   };
   // Keyed by views of the stored objects' own keys (Object::key_view), so a key is not stored twice; when
   // an entry's object is replaced, its node is re-keyed to the new object's view.

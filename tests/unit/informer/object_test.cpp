@@ -199,6 +199,24 @@ TEST_CASE("index entries follow updates and deletes; a value emitted twice is li
   CHECK(inf.size() == 0);
 }
 
+TEST_CASE("an informer destroyed with indexed objects gives all of the caches' pool back") {
+  const auto before = vc::informer::cache_memory_stats().in_use;
+  {
+    vc::informer::Informer inf(nullptr, nullptr, vc::kube::GVR{"", "v1", "pods", true, "Pod"}, {});
+    inf.add_index("name", [](const vc::informer::Object& o, std::vector<std::string>* vals) {
+      vals->push_back(std::string(o.name()));
+      vals->push_back("all");
+    });
+    for (int i = 0; i < 50; i++)
+      inf.observe_write(R"({"metadata":{"name":"p)" + std::to_string(i) +
+                        R"(","namespace":"n","resourceVersion":"1"}})");
+    CHECK(inf.by_index("cm", "all").empty());
+    CHECK(inf.by_index("name", "all").size() == 50);
+    CHECK(vc::informer::cache_memory_stats().in_use > before);
+  }
+  CHECK(vc::informer::cache_memory_stats().in_use == before);
+}
+
 TEST_CASE("kept objects live in the caches' pool, and give its bytes back when they go") {
   const auto before = vc::informer::cache_memory_stats();
   {
