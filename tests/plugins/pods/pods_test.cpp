@@ -369,6 +369,21 @@ TEST_CASE("a service-account-token Secret becomes Opaque on the host") {
   CHECK(parse_or_fail(r.out).find("type")->as_string() == "Opaque");
 }
 
+// The nginx golden pod, its host token Secret `secret` taken out of the host cache, driven through its
+// TokenRequest (answered with `token`) up to the Secret's create, which is returned unanswered.
+pods_test::Write token_secret_create(Harness& h, const Value& vpod, const std::string& secret,
+                                     const std::string& token) {
+  h.load_objects(golden_dir() + "/nginx.host-objects.json");
+  h.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, secret);
+  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
+  h.host.finish(h.host.writes.back().id, 201,
+                R"({"kind":"TokenRequest","status":{"token":")" + token + "\"}}");
+  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
+  const pods_test::Write create = h.host.writes.back();
+  REQUIRE(create.resource == kSecrets);
+  return create;
+}
+
 TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secret, then the pod") {
   Harness h;
   h.load_objects(golden_dir() + "/nginx.host-objects.json");
@@ -432,15 +447,9 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secre
   // arriving later, is still read (a 1,000-pod deployment left 563 such answers, 1.4 MB, unread).
   {
     Harness h2;
-    h2.load_objects(golden_dir() + "/nginx.host-objects.json");
-    h2.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, secret);
     const std::string uid2 = "6f1c2d8e-3b4a-4c5d-9e8f-0a1b2c3d4e5f";
     Value vpod2 = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
-    REQUIRE(h2.sync(kPods, vpod2).status == VCP_WAIT);
-    h2.host.finish(h2.host.writes.back().id, 201, R"({"kind":"TokenRequest","status":{"token":"t"}})");
-    REQUIRE(h2.sync(kPods, vpod2).status == VCP_WAIT);
-    const pods_test::Write secret_create = h2.host.writes.back();
-    REQUIRE(secret_create.resource == kSecrets);
+    const pods_test::Write secret_create = token_secret_create(h2, vpod2, secret, "t");
     h2.host.put(VCP_SIDE_HOST, kSecrets,
                 R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" + secret +
                     R"(","namespace":"vcluster-my-vcluster","annotations":{"vcluster.loft.sh/object-uid":")" +
@@ -467,16 +476,9 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secre
 
 TEST_CASE("the host cache keeps a token Secret's keys, not its tokens, and the pod is created from it") {
   Harness h;
-  h.load_objects(golden_dir() + "/nginx.host-objects.json");
   const std::string secret = "nginx-deployment-5fbdf85c67-42rmp-sa-token-x-demo-ng-f45bc9d59b";
-  h.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, secret);
   Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
-  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
-  h.host.finish(h.host.writes.back().id, 201,
-                R"({"kind":"TokenRequest","status":{"token":"virtual-token-abc"}})");
-  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
-  const pods_test::Write create = h.host.writes.back();
-  REQUIRE(create.resource == kSecrets);
+  const pods_test::Write create = token_secret_create(h, vpod, secret, "virtual-token-abc");
   h.host.finish(create.id, 201, create.body);
 
   // The Secret as the API server stores it: stringData became data, and the server set its fields.
