@@ -3,7 +3,7 @@
 // (Secret vc-NAME) without waiting for the control plane: one cluster CA, one front-proxy CA for the
 // aggregation layer's request-header authentication, the API server's serving certificate, client
 // certificates for the admin, the controller manager and the scheduler, and the service-account key pair.
-// Keys are ECDSA P-256 (as tests/bed uses) except the service-account key, RSA 2048, so tokens are RS256.
+// Keys are ECDSA P-256, as tests/bed uses; the service-account key too, so tokens are ES256.
 #pragma once
 
 #include <string>

@@ -82,6 +82,25 @@ secret_objs=$(cache_gauge vcluster_syncer_cache_objects)
 secret_json=$(cache_gauge vcluster_syncer_cache_json_bytes)
 check "the cache holds host token Secrets without tokens ($secret_objs Secrets, $secret_json bytes; a token is $token_bytes)" \
   test "${secret_objs:-0}" -gt 0 -a "${secret_json:-0}" -lt $(( ${secret_objs:-0} * ${token_bytes:-0} ))
+# The token the host pod mounts is the virtual service account's: the virtual API server authenticates it
+# (an invalid token gets 401 before any authorization) and names the default service account of demo-nginx
+# when it refuses the list. The bed's key is ECDSA P-256, so the token is signed ES256.
+vtoken=$(hk -n "$HNS" get secrets -l "vcluster.loft.sh/managed-by=$VC" \
+  -o jsonpath='{range .items[*]}{.metadata.annotations.vcluster\.loft\.sh/object-name}{" "}{.data.*}{"\n"}{end}' |
+  awk -v n="$vpod-sa-token" '$1 == n {print $2; exit}' | base64 -d 2>/dev/null)
+virt_server=$(. "$WORK/virt/env" && echo "$VC_API_SERVER") virt_ca=$(. "$WORK/virt/env" && echo "$VC_CA_CERT")
+# No kubeconfig: its client certificate would authenticate the request before the token is looked at.
+tok_k() { kubectl --kubeconfig /dev/null --server "$virt_server" --certificate-authority "$virt_ca" --token "$vtoken" "$@" </dev/null; }
+check "the host token Secret of $vpod holds a token" test -n "$vtoken"
+check "the host Secret's token authenticates to the virtual API server" tok_k get --raw /api
+# The control: the same token with its signature cut short is refused, so the check above is the token's doing.
+check "the token with a damaged signature is refused" \
+  bash -c "$(declare -f tok_k); vtoken='${vtoken%????}'AAAA virt_server='$virt_server' virt_ca='$virt_ca'; ! tok_k get --raw /api >/dev/null 2>&1"
+check "as system:serviceaccount:demo-nginx:default" \
+  bash -c "$(declare -f tok_k); vtoken='$vtoken' virt_server='$virt_server' virt_ca='$virt_ca'; tok_k -n kube-system get secrets 2>&1 | grep -q 'system:serviceaccount:demo-nginx:default'"
+jwt_alg=$(printf %s "$vtoken" | cut -d. -f1 | tr '_-' '/+' | awk '{n = length($0) % 4; if (n) $0 = $0 substr("===", 1, 4 - n); print}' |
+  base64 -d 2>/dev/null | grep -o '"alg":"[A-Z0-9]*"')
+check "the token is signed ES256 ($jwt_alg)" test "$jwt_alg" = '"alg":"ES256"'
 check "kube-root-ca.crt the pod mounts is synced" hk -n "$HNS" get configmap "kube-root-ca.crt-x-demo-nginx-x-$VC"
 
 vk scale deployment nginx-deployment -n demo-nginx --replicas=3 >/dev/null

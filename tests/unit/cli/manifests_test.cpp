@@ -256,6 +256,14 @@ TEST_CASE("certificates verify against their CA and carry the Service IP") {
   CHECK(std::string(org) == "system:masters");
   CHECK(p.sa_key_pem.find("BEGIN PRIVATE KEY") != std::string::npos);
   CHECK(p.sa_pub_pem.find("BEGIN PUBLIC KEY") != std::string::npos);
+  // The service-account key signs a token per synced pod: ECDSA P-256 (ES256), not RSA.
+  BIO* kb = BIO_new_mem_buf(p.sa_key_pem.data(), static_cast<int>(p.sa_key_pem.size()));
+  EVP_PKEY* sa = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+  BIO_free(kb);
+  REQUIRE(sa != nullptr);
+  CHECK(EVP_PKEY_base_id(sa) == EVP_PKEY_EC);
+  CHECK(EVP_PKEY_get_bits(sa) == 256);
+  EVP_PKEY_free(sa);
 }
 
 TEST_CASE("first service IP and base64") {
