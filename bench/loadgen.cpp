@@ -66,7 +66,9 @@ first request; *_epoch in Unix seconds; latencies per pod from its create/delete
 sighting, whichever came first).
 )";
 
-double now_s() { return static_cast<double>(uv_hrtime()) / 1e9; }
+double now_s() {
+  return static_cast<double>(uv_hrtime()) / 1e9;
+}
 double epoch_s() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -83,11 +85,11 @@ struct Flags {
 };
 
 enum Cond { kCreated, kExist, kRunning, kGone, kHostExist, kHostRunning, kHostGone, kCondCount };
-const char* kCondNames[kCondCount] = {"created", "exist", "running", "gone", "host-exist", "host-running",
-                                      "host-gone"};
+const char* kCondNames[kCondCount] = {"created",    "exist",        "running",  "gone",
+                                      "host-exist", "host-running", "host-gone"};
 
 struct PodTimes {
-  double sent = -1, answered = -1;          // our request for this pod (create or delete)
+  double sent = -1, answered = -1;  // our request for this pod (create or delete)
   double src_seen = -1, src_running = -1, src_gone = -1;
   double host_seen = -1, host_running = -1, host_gone = -1;
   bool src_present = false, host_present = false;
@@ -131,7 +133,9 @@ long index_of(const App& a, std::string_view name) {
   return v >= 0 && v < a.f.pods ? v : -1;
 }
 
-std::string pod_name(const App& a, long i) { return a.f.prefix + "-" + std::to_string(a.f.start + i); }
+std::string pod_name(const App& a, long i) {
+  return a.f.prefix + "-" + std::to_string(a.f.start + i);
+}
 
 std::string json_str(std::string_view s) {
   std::string out = "\"";
@@ -147,7 +151,8 @@ std::string pod_body(const App& a, long i) {
   std::string labels = "\"loadgen\":" + json_str(a.f.prefix);
   for (auto& kv : a.f.labels) {
     size_t eq = kv.find('=');
-    labels += "," + json_str(kv.substr(0, eq)) + ":" + json_str(eq == std::string::npos ? "" : kv.substr(eq + 1));
+    labels +=
+        "," + json_str(kv.substr(0, eq)) + ":" + json_str(eq == std::string::npos ? "" : kv.substr(eq + 1));
   }
   std::string volumes, mounts;
   auto add = [&](const std::string& v, const std::string& m) {
@@ -167,13 +172,14 @@ std::string pod_body(const App& a, long i) {
   std::string spec = "{\"containers\":[" + c + "],\"terminationGracePeriodSeconds\":5";
   if (!volumes.empty()) spec += ",\"volumes\":[" + volumes + "]";
   spec += "}";
-  return "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":" + json_str(name) + ",\"labels\":{" +
-         labels + "}},\"spec\":" + spec + "}";
+  return "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":" + json_str(name) +
+         ",\"labels\":{" + labels + "}},\"spec\":" + spec + "}";
 }
 
 std::string data_body(const App& a, long i, const char* kind) {
-  return std::string("{\"apiVersion\":\"v1\",\"kind\":\"") + kind + "\",\"metadata\":{\"name\":" +
-         json_str(pod_name(a, i)) + ",\"labels\":{\"loadgen\":" + json_str(a.f.prefix) +
+  return std::string("{\"apiVersion\":\"v1\",\"kind\":\"") + kind +
+         "\",\"metadata\":{\"name\":" + json_str(pod_name(a, i)) +
+         ",\"labels\":{\"loadgen\":" + json_str(a.f.prefix) +
          "}},\"data\":{\"k\":\"dmFsdWUtb2YtYS1iZW5jaC1vYmplY3Q=\"}}";
 }
 
@@ -357,7 +363,8 @@ void step(App* a, long i, int stage) {
             auto* c = static_cast<Ctx*>(h->data);
             step(c->a, c->i, c->stage);
             delete c;
-            uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* hh) { delete reinterpret_cast<uv_timer_t*>(hh); });
+            uv_close(reinterpret_cast<uv_handle_t*>(h),
+                     [](uv_handle_t* hh) { delete reinterpret_cast<uv_timer_t*>(hh); });
           },
           static_cast<uint64_t>(50 * p.attempts), 0);
       return;
@@ -380,8 +387,8 @@ void step(App* a, long i, int stage) {
 }
 
 // --action emulate: what the syncer must do for one pod, done by a client that does nothing else: the
-// virtual pod, a TokenRequest for it, the host token Secret, the host pod (with the Secret mounted). It is the
-// floor of the syncer's create path on these API servers: no watch to wait for, no queue, no translation.
+// virtual pod, a TokenRequest for it, the host token Secret, the host pod (with the Secret mounted). It is
+// the floor of the syncer's create path on these API servers: no watch to wait for, no queue, no translation.
 std::string string_at(const std::string& body, std::initializer_list<const char*> path) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element el;
@@ -406,7 +413,8 @@ void emulate_step(App* a, long i, int stage) {
       return;
     }
     if (!r.ok()) {
-      answered(a, i, false, false, std::to_string(r.status) + " " + r.reason + " (stage " + std::to_string(stage) + ")");
+      answered(a, i, false, false,
+               std::to_string(r.status) + " " + r.reason + " (stage " + std::to_string(stage) + ")");
       return;
     }
     if (stage == 0) pt.uid = string_at(r.body, {"metadata", "uid"});
@@ -419,13 +427,17 @@ void emulate_step(App* a, long i, int stage) {
   };
   kube::GVR sas{"", "v1", "serviceaccounts", true, "ServiceAccount"};
   switch (stage) {
-    case 0: a->src->create(a->pods, a->f.ns, pod_body(*a, i), cb); break;
+    case 0:
+      a->src->create(a->pods, a->f.ns, pod_body(*a, i), cb);
+      break;
     case 1:
-      a->src->create(sas, a->f.ns,
-                     "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\",\"spec\":{"
-                     "\"expirationSeconds\":315360000,\"boundObjectRef\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\","
-                     "\"name\":" + json_str(name) + ",\"uid\":" + json_str(p.uid) + "}}}",
-                     cb, "default", "token");
+      a->src->create(
+          sas, a->f.ns,
+          "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\",\"spec\":{"
+          "\"expirationSeconds\":315360000,\"boundObjectRef\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\","
+          "\"name\":" +
+              json_str(name) + ",\"uid\":" + json_str(p.uid) + "}}}",
+          cb, "default", "token");
       break;
     case 2:
       a->host->create(a->secrets, a->f.host_ns,
@@ -441,9 +453,11 @@ void emulate_step(App* a, long i, int stage) {
       std::string from = "\"metadata\":{\"name\":" + json_str(name);
       body.replace(body.find(from), from.size(), "\"metadata\":{\"name\":" + json_str(hname));
       std::string spec = "\"spec\":{";
-      body.replace(body.find(spec), spec.size(),
-                   "\"spec\":{\"automountServiceAccountToken\":false,\"volumes\":[{\"name\":\"token\",\"secret\":"
-                   "{\"secretName\":" + json_str(name + "-sa-token" + a->f.host_suffix) + "}}],");
+      body.replace(
+          body.find(spec), spec.size(),
+          "\"spec\":{\"automountServiceAccountToken\":false,\"volumes\":[{\"name\":\"token\",\"secret\":"
+          "{\"secretName\":" +
+              json_str(name + "-sa-token" + a->f.host_suffix) + "}}],");
       a->host->create(a->pods, a->f.host_ns, std::move(body), cb);
     }
   }
@@ -505,17 +519,18 @@ void print_latency(const App& a, const char* label, double PodTimes::*from, doub
     double base = p.*from;
     // The moment the pod's request was known done: its answer, or its first watch sighting if that came
     // first (the watch event can overtake the response).
-    if (from == &PodTimes::answered && to != &PodTimes::answered && p.src_seen >= 0 && a.f.action == "create" && (base < 0 || p.src_seen < base))
+    if (from == &PodTimes::answered && to != &PodTimes::answered && p.src_seen >= 0 &&
+        a.f.action == "create" && (base < 0 || p.src_seen < base))
       base = p.src_seen;
     if (base >= 0 && p.*to >= 0) v.push_back(std::max(0.0, p.*to - base));
   }
   if (v.empty()) return;
   double p50 = pct(v, 50), p90 = pct(v, 90), p99 = pct(v, 99), mx = pct(v, 100);
-  std::printf("latency %-13s n=%zu p50 %.3f s  p90 %.3f s  p99 %.3f s  max %.3f s\n", label, v.size(), p50, p90,
-              p99, mx);
+  std::printf("latency %-13s n=%zu p50 %.3f s  p90 %.3f s  p99 %.3f s  max %.3f s\n", label, v.size(), p50,
+              p90, p99, mx);
   char buf[256];
-  std::snprintf(buf, sizeof buf, " %s_p50=%.4f %s_p90=%.4f %s_p99=%.4f %s_max=%.4f", key, p50, key, p90, key, p99,
-                key, mx);
+  std::snprintf(buf, sizeof buf, " %s_p50=%.4f %s_p90=%.4f %s_p99=%.4f %s_max=%.4f", key, p50, key, p90, key,
+                p99, key, mx);
   *result += buf;
 }
 
@@ -528,10 +543,11 @@ void finish(App* a) {
   char buf[256];
   if (a->f.action != "none") {
     double span = a->last_answer - a->t0;
-    std::printf("%s: %ld pods, %ld ok, %ld already there/gone, %ld errors, %ld retries; last answer at %.3f s "
-                "(%.1f pods/s)\n",
-                a->f.action.c_str(), a->f.pods, a->ok, a->already, a->errors, a->retries, span,
-                span > 0 ? static_cast<double>(a->answered) / span : 0.0);
+    std::printf(
+        "%s: %ld pods, %ld ok, %ld already there/gone, %ld errors, %ld retries; last answer at %.3f s "
+        "(%.1f pods/s)\n",
+        a->f.action.c_str(), a->f.pods, a->ok, a->already, a->errors, a->retries, span,
+        span > 0 ? static_cast<double>(a->answered) / span : 0.0);
     for (auto& [k, n] : a->error_kinds) std::printf("  error %s: %ld\n", k.c_str(), n);
     std::snprintf(buf, sizeof buf, " ok=%ld errors=%ld retries=%ld answered_s=%.4f answered_rate=%.1f", a->ok,
                   a->errors, a->retries, span, span > 0 ? static_cast<double>(a->answered) / span : 0.0);
@@ -553,16 +569,19 @@ void finish(App* a) {
       result += buf;
     }
   }
-  std::snprintf(buf, sizeof buf, " t0_epoch=%.4f seen=%ld running=%ld present=%ld host_seen=%ld host_running=%ld "
-                "host_present=%ld", a->t0_epoch, a->src_seen, a->src_running, a->src_present, a->host_seen,
-                a->host_running, a->host_present);
+  std::snprintf(buf, sizeof buf,
+                " t0_epoch=%.4f seen=%ld running=%ld present=%ld host_seen=%ld host_running=%ld "
+                "host_present=%ld",
+                a->t0_epoch, a->src_seen, a->src_running, a->src_present, a->host_seen, a->host_running,
+                a->host_present);
   result += buf;
   if (a->f.action != "none")
     print_latency(*a, "request", &PodTimes::sent, &PodTimes::answered, &result, "lat_request");
   if (a->f.action == "create") {
     print_latency(*a, "to-host", &PodTimes::answered, &PodTimes::host_seen, &result, "lat_host");
     print_latency(*a, "to-running", &PodTimes::answered, &PodTimes::src_running, &result, "lat_running");
-    print_latency(*a, "host-running", &PodTimes::answered, &PodTimes::host_running, &result, "lat_host_running");
+    print_latency(*a, "host-running", &PodTimes::answered, &PodTimes::host_running, &result,
+                  "lat_host_running");
   } else if (a->f.action == "delete") {
     print_latency(*a, "host-gone", &PodTimes::answered, &PodTimes::host_gone, &result, "lat_host_gone");
     print_latency(*a, "gone", &PodTimes::answered, &PodTimes::src_gone, &result, "lat_gone");
@@ -581,7 +600,8 @@ void begin(App* a) {
   a->t0_epoch = epoch_s();
   std::printf("start %s at %.4f (epoch)\n", a->f.action.c_str(), a->t0_epoch);
   std::fflush(stdout);
-  uv_timer_start(&a->tick, [](uv_timer_t* h) { pump(static_cast<App*>(h->data)); }, 2, 2);
+  uv_timer_start(
+      &a->tick, [](uv_timer_t* h) { pump(static_cast<App*>(h->data)); }, 2, 2);
   pump(a);
   check(a);
 }
@@ -624,21 +644,36 @@ int parse(int argc, char** argv, Flags* f) {
       return true;
     };
     bool good = true;
-    if (k == "--kubeconfig") f->kubeconfig = v;
-    else if (k == "--namespace") f->ns = v;
-    else if (k == "--prefix") f->prefix = v;
-    else if (k == "--action") f->action = v;
-    else if (k == "--image") f->image = v;
-    else if (k == "--host-kubeconfig") f->host_kubeconfig = v;
-    else if (k == "--host-namespace") f->host_ns = v;
-    else if (k == "--host-suffix") f->host_suffix = v;
-    else if (k == "--log-level") f->log_level = v;
-    else if (k == "--label") f->labels.push_back(v);
-    else if (k == "--pods") good = num(&f->pods, 1);
-    else if (k == "--start") good = num(&f->start, 0);
-    else if (k == "--connections") good = num(&f->connections, 1);
-    else if (k == "--in-flight") good = num(&f->in_flight, 1);
-    else if (k == "--timeout") good = num(&f->timeout, 1);
+    if (k == "--kubeconfig")
+      f->kubeconfig = v;
+    else if (k == "--namespace")
+      f->ns = v;
+    else if (k == "--prefix")
+      f->prefix = v;
+    else if (k == "--action")
+      f->action = v;
+    else if (k == "--image")
+      f->image = v;
+    else if (k == "--host-kubeconfig")
+      f->host_kubeconfig = v;
+    else if (k == "--host-namespace")
+      f->host_ns = v;
+    else if (k == "--host-suffix")
+      f->host_suffix = v;
+    else if (k == "--log-level")
+      f->log_level = v;
+    else if (k == "--label")
+      f->labels.push_back(v);
+    else if (k == "--pods")
+      good = num(&f->pods, 1);
+    else if (k == "--start")
+      good = num(&f->start, 0);
+    else if (k == "--connections")
+      good = num(&f->connections, 1);
+    else if (k == "--in-flight")
+      good = num(&f->in_flight, 1);
+    else if (k == "--timeout")
+      good = num(&f->timeout, 1);
     else if (k == "--rate") {
       f->rate = std::strtod(v.c_str(), nullptr);
     } else if (k == "--until") {
@@ -651,7 +686,8 @@ int parse(int argc, char** argv, Flags* f) {
         s = c + 1;
       }
     } else {
-      std::fprintf(stderr, "vcluster-loadgen: unknown flag %s\nRun 'vcluster-loadgen --help' for the flags.\n",
+      std::fprintf(stderr,
+                   "vcluster-loadgen: unknown flag %s\nRun 'vcluster-loadgen --help' for the flags.\n",
                    k.c_str());
       return 2;
     }
@@ -667,7 +703,9 @@ int parse(int argc, char** argv, Flags* f) {
     return 2;
   }
   if (f->action == "emulate" && (f->host_kubeconfig.empty() || f->host_suffix.empty())) {
-    std::fprintf(stderr, "vcluster-loadgen: --action emulate needs --host-kubeconfig, --host-namespace and --host-suffix\n");
+    std::fprintf(
+        stderr,
+        "vcluster-loadgen: --action emulate needs --host-kubeconfig, --host-namespace and --host-suffix\n");
     return 2;
   }
   if (!f->host_kubeconfig.empty() && f->host_ns.empty()) {
@@ -723,11 +761,14 @@ int main(int argc, char** argv) {
   uv_timer_init(a->loop, &a->deadline);
   uv_signal_init(a->loop, &a->sigint);
   a->tick.data = a->deadline.data = a->sigint.data = a;
-  uv_signal_start(&a->sigint, [](uv_signal_t* h, int) {
-    auto* app = static_cast<App*>(h->data);
-    app->started = true;
-    finish(app);
-  }, SIGINT);
+  uv_signal_start(
+      &a->sigint,
+      [](uv_signal_t* h, int) {
+        auto* app = static_cast<App*>(h->data);
+        app->started = true;
+        finish(app);
+      },
+      SIGINT);
 
   a->t0 = now_s();
   uv_timer_start(
@@ -745,9 +786,10 @@ int main(int argc, char** argv) {
   so.namespace_ = a->f.ns;
   so.label_selector = "loadgen=" + a->f.prefix;
   a->src_inf = std::make_unique<informer::Informer>(a->loop, a->src.get(), a->pods, so);
-  a->src_inf->add_handlers({[a](const informer::ObjectPtr& o) { on_src_obj(a, o, false); },
-                            [a](const informer::ObjectPtr&, const informer::ObjectPtr& o) { on_src_obj(a, o, false); },
-                            [a](const informer::ObjectPtr& o) { on_src_obj(a, o, true); }});
+  a->src_inf->add_handlers(
+      {[a](const informer::ObjectPtr& o) { on_src_obj(a, o, false); },
+       [a](const informer::ObjectPtr&, const informer::ObjectPtr& o) { on_src_obj(a, o, false); },
+       [a](const informer::ObjectPtr& o) { on_src_obj(a, o, true); }});
   a->src_inf->on_synced(synced);
   a->synced_needed++;
   if (a->host) {

@@ -660,7 +660,8 @@ const Values::Leaf* Values::find(std::string_view path) const {
   if (memo == default_path_.end()) {
     Table t(spec_);
     Match m = classify(t, split(path));
-    memo = default_path_.emplace(std::string(path), m.kind == Kind::kLeaf ? spec_[size_t(m.index)].path : "").first;
+    memo = default_path_.emplace(std::string(path), m.kind == Kind::kLeaf ? spec_[size_t(m.index)].path : "")
+               .first;
   }
   if (memo->second.empty()) return nullptr;
   auto d = defaults_.find(memo->second);

@@ -4,9 +4,9 @@
 #include <tuple>
 #include <utility>
 
+#include "config/keys.hpp"
 #include "engine/host_api.hpp"
 #include "engine/slots.hpp"
-#include "config/keys.hpp"
 #include "json/json.hpp"
 #include "naming/naming.hpp"
 #include "plugin/buffer.hpp"
@@ -63,7 +63,9 @@ std::string rfc3339_now() {
   return buf;
 }
 
-const char* side_name(vcp_side s) { return s == VCP_SIDE_HOST ? "host" : "virtual"; }
+const char* side_name(vcp_side s) {
+  return s == VCP_SIDE_HOST ? "host" : "virtual";
+}
 
 // Compares two objects as Kubernetes sees them: key order does not matter, and list items carry no
 // kind/apiVersion while single objects do, so those two top-level fields are left out.
@@ -118,7 +120,8 @@ namespace {
 // target are passed only when asked for (the probe passes no target, on_delete no source).
 vcp_sync_args sync_args(const std::string& ns, const std::string& name, const std::string& tns,
                         const std::string& tname, size_t r, const informer::ObjectPtr& src,
-                        std::string_view src_json, const informer::ObjectPtr& tgt, std::string_view tgt_json) {
+                        std::string_view src_json, const informer::ObjectPtr& tgt,
+                        std::string_view tgt_json) {
   vcp_sync_args a{};
   a.struct_size = sizeof a;
   a.resource = static_cast<uint32_t>(r);
@@ -134,8 +137,12 @@ vcp_sync_args sync_args(const std::string& ns, const std::string& name, const st
 
 Engine::Engine(uv_loop_t* loop, kube::Client* virtual_client, kube::Client* host_client, Settings settings,
                const config::Values* values)
-    : loop_(loop), virtual_(virtual_client), host_(host_client), settings_(std::move(settings)),
-      values_(values), alive_(std::make_shared<bool>(true)) {}
+    : loop_(loop),
+      virtual_(virtual_client),
+      host_(host_client),
+      settings_(std::move(settings)),
+      values_(values),
+      alive_(std::make_shared<bool>(true)) {}
 
 Engine::~Engine() {
   *alive_ = false;
@@ -181,8 +188,8 @@ informer::Informer* Engine::informer_for(vcp_side side, const plugin::Resource& 
     o.namespace_ = ns;
     o.label_selector = selector;
     o.keep_objects = !r.uncached;
-    slot = std::make_unique<informer::Informer>(loop_, client(side),
-                                                kube::GVR{r.group, r.version, r.resource, r.namespaced, r.kind}, o);
+    slot = std::make_unique<informer::Informer>(
+        loop_, client(side), kube::GVR{r.group, r.version, r.resource, r.namespaced, r.kind}, o);
   }
   return slot.get();
 }
@@ -281,7 +288,9 @@ void Engine::wire_events(size_t p, size_t r) {
     h.on_update = [this, p, r, side](const ObjectPtr& old, const ObjectPtr& o) {
       route(p, r, side, VCP_EVENT_MODIFIED, o, old);
     };
-    h.on_delete = [this, p, r, side](const ObjectPtr& o) { route(p, r, side, VCP_EVENT_DELETED, o, nullptr); };
+    h.on_delete = [this, p, r, side](const ObjectPtr& o) {
+      route(p, r, side, VCP_EVENT_DELETED, o, nullptr);
+    };
     inf->add_handlers(std::move(h));
   };
   add(rs.source, rs.source_side);
@@ -297,8 +306,8 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
   auto& rs = ps.resources[r];
   // Wake whoever waits for this object (a pod waiting for its ConfigMap).
   if (type != VCP_EVENT_DELETED) {
-    std::string wk = std::string(side_name(side)) + "|" + std::to_string(p) + "|" + std::to_string(r) + "|" +
-                     obj->key();
+    std::string wk =
+        std::string(side_name(side)) + "|" + std::to_string(p) + "|" + std::to_string(r) + "|" + obj->key();
     auto it = waiters_.find(wk);
     if (it != waiters_.end()) {
       for (auto& k : it->second) add_key(k);
@@ -310,7 +319,8 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
       enqueue(p, r, std::string(obj->namespace_()), std::string(obj->name()), 0);
     } else {
       std::string sns, sname;
-      if (owned_target(rs, *obj) && source_key_of_target(rs, *obj, &sns, &sname)) enqueue(p, r, sns, sname, 0);
+      if (owned_target(rs, *obj) && source_key_of_target(rs, *obj, &sns, &sname))
+        enqueue(p, r, sns, sname, 0);
     }
   }
   // Only a plugin that watches gets the event: unpacking a cached old object for nobody is wasted work.
@@ -352,8 +362,8 @@ void Engine::add_key(const std::string& key) {
 }
 
 Engine::HoldInfo Engine::hold_info() const {
-  return {queue_ && queue_->core().held(), queue_ ? queue_->core().urgent_len() : 0, urgent_processing_.size(),
-          urgent_submits_};
+  return {queue_ && queue_->core().held(), queue_ ? queue_->core().urgent_len() : 0,
+          urgent_processing_.size(), urgent_submits_};
 }
 
 std::pair<size_t, size_t> Engine::unread_results() const {
@@ -403,13 +413,15 @@ void Engine::sweep_results() {
   }
   for (size_t p : plugins)
     if (p < plugins_.size())
-      log().warn("plugin {} did not read the answers of some of its writes (take_result) within {} minutes; "
-                 "their bodies were dropped. Read every id submit returned, even one whose answer no longer matters",
-                 plugins_[p]->name, kUnreadResultTtl.count());
+      log().warn(
+          "plugin {} did not read the answers of some of its writes (take_result) within {} minutes; "
+          "their bodies were dropped. Read every id submit returned, even one whose answer no longer matters",
+          plugins_[p]->name, kUnreadResultTtl.count());
 }
 
 bool Engine::held_back(std::chrono::steady_clock::time_point since) const {
-  return queue_ && queue_->core().held() && std::chrono::steady_clock::now() - since < settings_.creation_hold_max;
+  return queue_ && queue_->core().held() &&
+         std::chrono::steady_clock::now() - since < settings_.creation_hold_max;
 }
 
 void Engine::update_hold() {
@@ -444,20 +456,25 @@ bool Engine::creates_target(const std::string& key) const {
   return rs.target->get(target_namespace(rs, ns), target_name(rs, ns, name)) == nullptr;
 }
 
-size_t Engine::queue_depth() const { return queue_ ? queue_->core().len() : pending_keys_.size(); }
+size_t Engine::queue_depth() const {
+  return queue_ ? queue_->core().len() : pending_keys_.size();
+}
 
 std::string Engine::target_namespace(const ResourceSlot& rs, const std::string& ns) const {
   if (!rs.res.namespaced) return "";
   return rs.res.role == VCP_ROLE_TO_HOST ? settings_.host_namespace : ns;
 }
 
-std::string Engine::target_name(const ResourceSlot& rs, const std::string& ns, const std::string& name) const {
+std::string Engine::target_name(const ResourceSlot& rs, const std::string& ns,
+                                const std::string& name) const {
   if (rs.res.role != VCP_ROLE_TO_HOST) return name;
   switch (rs.res.mapping) {
-    case VCP_NAME_NAMESPACED: return naming::physical_name(name, ns, settings_.vcluster_name);
+    case VCP_NAME_NAMESPACED:
+      return naming::physical_name(name, ns, settings_.vcluster_name);
     case VCP_NAME_CLUSTER:
       return naming::physical_name_cluster_scoped(name, settings_.host_namespace, settings_.vcluster_name);
-    default: return name;
+    default:
+      return name;
   }
 }
 
@@ -468,11 +485,13 @@ bool Engine::owned_target(const ResourceSlot& rs, const informer::Object& target
   if (target.managed_by().empty() || target.owner_name().empty()) return false;
   if (rs.res.mapping == VCP_NAME_CLUSTER) {
     return target.managed_by() == naming::cluster_marker(settings_.host_namespace, settings_.vcluster_name) &&
-           target.name() == naming::physical_name_cluster_scoped(target.owner_name(), settings_.host_namespace,
-                                                                settings_.vcluster_name);
+           target.name() == naming::physical_name_cluster_scoped(
+                                target.owner_name(), settings_.host_namespace, settings_.vcluster_name);
   }
-  if (target.managed_by() != settings_.vcluster_name || target.namespace_() != settings_.host_namespace) return false;
-  return target.name() == naming::physical_name(target.owner_name(), target.owner_namespace(), settings_.vcluster_name);
+  if (target.managed_by() != settings_.vcluster_name || target.namespace_() != settings_.host_namespace)
+    return false;
+  return target.name() ==
+         naming::physical_name(target.owner_name(), target.owner_namespace(), settings_.vcluster_name);
 }
 
 bool Engine::source_key_of_target(const ResourceSlot& rs, const informer::Object& target, std::string* ns,
@@ -523,7 +542,8 @@ void Engine::process(const std::string& key) {
     // (the endpoints controller copies a Service's labels onto its Endpoints), which is no conflict.
     bool wanted = false;
     if (rc->src) {
-      vcp_sync_args probe = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, nullptr, {});
+      vcp_sync_args probe =
+          sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, nullptr, {});
       vcp_buf ignored;
       ps.call_error.clear();
       wanted = ps.inst->call_sync(probe, &ignored) == VCP_OK;
@@ -532,8 +552,8 @@ void Engine::process(const std::string& key) {
     }
     if (wanted) {
       metrics_.refusals++;
-      std::string msg = "cannot sync " + rs.res.kind + " " + informer::make_key(rc->ns, rc->name) + ": host " +
-                        rs.res.kind + " " + informer::make_key(rc->tns, rc->tname) +
+      std::string msg = "cannot sync " + rs.res.kind + " " + informer::make_key(rc->ns, rc->name) +
+                        ": host " + rs.res.kind + " " + informer::make_key(rc->tns, rc->tname) +
                         " exists and is not managed by vcluster " + settings_.vcluster_name +
                         "; rename the virtual object or remove the host one";
       log().warn("{}", msg);
@@ -547,7 +567,8 @@ void Engine::process(const std::string& key) {
       finish(rc, queue::Result::ok());
       return;
     }
-    vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, nullptr, {}, rc->tgt, rc->tgt_json);
+    vcp_sync_args args =
+        sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, nullptr, {}, rc->tgt, rc->tgt_json);
     vcp_buf out;
     ps.call_error.clear();
     vcp_status st = ps.inst->call_delete(args, &out);
@@ -581,7 +602,8 @@ void Engine::process(const std::string& key) {
 void Engine::step_forward(Reconcile* rc) {
   auto& ps = *plugins_[rc->p];
   auto& rs = ps.resources[rc->r];
-  vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, rc->tgt, rc->tgt_json);
+  vcp_sync_args args =
+      sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, rc->tgt, rc->tgt_json);
   vcp_buf out;
   ps.call_error.clear();
   vcp_status st = ps.inst->call_sync(args, &out);
@@ -591,8 +613,11 @@ void Engine::step_forward(Reconcile* rc) {
               rc->tgt ? "present" : "absent", vcp_status_name(st), ps.call_error.empty() ? "" : ": ",
               ps.call_error);
   switch (st) {
-    case VCP_OK: break;
-    case VCP_NO_CHANGE: step_back(rc); return;
+    case VCP_OK:
+      break;
+    case VCP_NO_CHANGE:
+      step_back(rc);
+      return;
     case VCP_SKIP:
       if (rc->tgt && !rs.res.keep_on_delete) {
         do_delete(rc, "");
@@ -600,21 +625,26 @@ void Engine::step_forward(Reconcile* rc) {
         finish(rc, queue::Result::ok());
       }
       return;
-    case VCP_WAIT: metrics_.waits++; finish(rc, queue::Result::ok()); return;
+    case VCP_WAIT:
+      metrics_.waits++;
+      finish(rc, queue::Result::ok());
+      return;
     case VCP_RETRY:
       log().debug("{} {}: retry: {}", rs.res.kind, informer::make_key(rc->ns, rc->name), ps.call_error);
       finish(rc, queue::Result::retry());
       return;
     case VCP_REFUSED: {
       metrics_.refusals++;
-      std::string msg = ps.call_error.empty() ? "the " + ps.name + " plugin cannot translate this object"
-                                              : ps.call_error;
+      std::string msg =
+          ps.call_error.empty() ? "the " + ps.name + " plugin cannot translate this object" : ps.call_error;
       log().warn("{} {}: refused: {}", rs.res.kind, informer::make_key(rc->ns, rc->name), msg);
       emit_event(rs.source_side, rs, rc->ns, rc->name, "Warning", "SyncError", msg);
       finish(rc, queue::Result::ok());
       return;
     }
-    default: finish(rc, queue::Result::ok()); return;
+    default:
+      finish(rc, queue::Result::ok());
+      return;
   }
   // Fast path, taken when the plugin wrote the target's identity itself (the usual case): compare and send
   // the plugin's text as it is, without building trees (they were 40% of a burst's CPU).
@@ -635,8 +665,8 @@ void Engine::step_forward(Reconcile* rc) {
     auto desired = json::parse(out.data, &err);
     if (!desired || !desired->is_object()) {
       metrics_.refusals++;
-      log().error("plugin {} produced a {} that is not a JSON object ({}); not writing it", ps.name, rs.res.kind,
-                  err);
+      log().error("plugin {} produced a {} that is not a JSON object ({}); not writing it", ps.name,
+                  rs.res.kind, err);
       finish(rc, queue::Result::retry());
       return;
     }
@@ -684,7 +714,8 @@ void Engine::step_forward(Reconcile* rc) {
           emit_event(rs2.source_side, rs2, rc->ns, rc->name, "Warning", "SyncError",
                      "creating " + rs2.res.kind + " " + rc->tname + " failed: " + r.err.message);
         }
-        finish(rc, r.retry_after.count() > 0 ? queue::Result::requeue_after(r.retry_after) : queue::Result::retry());
+        finish(rc, r.retry_after.count() > 0 ? queue::Result::requeue_after(r.retry_after)
+                                             : queue::Result::retry());
       }
     });
     return;
@@ -702,7 +733,8 @@ void Engine::step_forward(Reconcile* rc) {
     } else {
       log().warn("update {} {} {}: {}", rs2.target_side == VCP_SIDE_HOST ? "host" : "virtual", rs2.res.kind,
                  rc->tname, r.err.message);
-      finish(rc, r.retry_after.count() > 0 ? queue::Result::requeue_after(r.retry_after) : queue::Result::retry());
+      finish(rc, r.retry_after.count() > 0 ? queue::Result::requeue_after(r.retry_after)
+                                           : queue::Result::retry());
     }
   });
 }
@@ -716,8 +748,8 @@ void Engine::check_foreign(Reconcile* rc) {
     auto o = r.ok() ? informer::make_object(r.body) : nullptr;
     if (o && !owned_target(rs2, *o)) {
       metrics_.refusals++;
-      std::string msg = "cannot sync " + rs2.res.kind + " " + informer::make_key(rc->ns, rc->name) + ": host " +
-                        rs2.res.kind + " " + informer::make_key(rc->tns, rc->tname) +
+      std::string msg = "cannot sync " + rs2.res.kind + " " + informer::make_key(rc->ns, rc->name) +
+                        ": host " + rs2.res.kind + " " + informer::make_key(rc->tns, rc->tname) +
                         " exists and is not managed by vcluster " + settings_.vcluster_name +
                         "; rename the virtual object or remove the host one";
       log().warn("{}", msg);
@@ -736,7 +768,8 @@ void Engine::step_back(Reconcile* rc) {
     finish(rc, queue::Result::ok());
     return;
   }
-  vcp_sync_args args = sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, rc->tgt, rc->tgt_json);
+  vcp_sync_args args =
+      sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, rc->tgt, rc->tgt_json);
   vcp_buf out;
   ps.call_error.clear();
   vcp_status st = ps.inst->call_back_sync(args, &out);
@@ -769,7 +802,8 @@ void Engine::step_back(Reconcile* rc) {
     auto updated = json::parse(out.data);
     auto current = json::parse(rc->src_json);
     if (!updated || !updated->is_object() || !current) {
-      log().error("plugin {} back-synced a {} that is not a JSON object; not writing it", ps.name, rs.res.kind);
+      log().error("plugin {} back-synced a {} that is not a JSON object; not writing it", ps.name,
+                  rs.res.kind);
       finish(rc, queue::Result::ok());
       return;
     }
@@ -800,7 +834,8 @@ void Engine::step_back(Reconcile* rc) {
               metrics_.conflicts++;
               finish(rc, queue::Result::retry());
             } else {
-              log().warn("back-sync {} {}: {}", rs2.res.kind, informer::make_key(rc->ns, rc->name), r.err.message);
+              log().warn("back-sync {} {}: {}", rs2.res.kind, informer::make_key(rc->ns, rc->name),
+                         r.err.message);
               finish(rc, queue::Result::retry());
             }
           },
@@ -817,7 +852,8 @@ void Engine::do_delete(Reconcile* rc, const std::string& options) {
   std::weak_ptr<bool> alive = alive_;
   std::string body = options;
   if (body.empty() && rc->tgt && !rc->tgt->uid().empty())
-    body = R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":")" + std::string(rc->tgt->uid()) + "\"}}";
+    body = R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":")" +
+           std::string(rc->tgt->uid()) + "\"}}";
   client(rs.target_side)->remove(rs.gvr, rc->tns, rc->tname, body, [this, alive, rc](kube::Result r) {
     if (alive.expired()) return;
     auto& rs2 = plugins_[rc->p]->resources[rc->r];
@@ -947,9 +983,10 @@ void Engine::emit_event(vcp_side side, const ResourceSlot& rs, const std::string
   ev["lastTimestamp"] = now;
   ev["count"] = 1;
   metrics_.events_emitted++;
-  client(side)->create(kube::GVR{"", "v1", "events", true, "Event"}, ev_ns, json::dump(ev), [](kube::Result r) {
-    if (!r.ok()) log().debug("recording an event failed: {}", r.err.message);
-  });
+  client(side)->create(kube::GVR{"", "v1", "events", true, "Event"}, ev_ns, json::dump(ev),
+                       [](kube::Result r) {
+                         if (!r.ok()) log().debug("recording an event failed: {}", r.err.message);
+                       });
 }
 
 void Engine::stop(std::function<void()> done) {

@@ -13,8 +13,8 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -39,7 +39,7 @@ struct Settings {
   std::string vcluster_name = "vcluster";  // the suffix of host names
   std::string host_namespace;              // where namespaced targets live
   std::string cluster_domain = "cluster.local";
-  size_t max_in_flight = 64;                // concurrent reconciles
+  size_t max_in_flight = 64;  // concurrent reconciles
   // Plugin writes (submit) on the wire per side; more wait in the engine, in order. Without a bound, a burst
   // of Event copies, Bindings and TokenRequests queued thousands deep in the HTTP client ahead of the
   // engine's own writes (a fake Node create waited 30 s and timed out, and the virtual pod-GC deleted the
@@ -53,7 +53,7 @@ struct Settings {
   // take their time from the creations. 0 turns the hold off.
   std::chrono::milliseconds creation_hold_max{10000};
   std::chrono::milliseconds backoff_cap{30000};
-  double write_qps = 0;                     // overall queue rate limit; 0 = none (the API server is the limit)
+  double write_qps = 0;  // overall queue rate limit; 0 = none (the API server is the limit)
 };
 
 // Counters for /metrics and the benchmarks.
@@ -194,7 +194,7 @@ class Engine {
   uint64_t results_since_sweep_ = 0;
   void sweep_results();
   uint64_t next_submit_ = 1;
-  size_t submits_in_flight_[2] = {0, 0};                     // by side: 0 virtual, 1 host
+  size_t submits_in_flight_[2] = {0, 0};  // by side: 0 virtual, 1 host
   struct Deferred {
     std::chrono::steady_clock::time_point since;
     std::function<void()> send;

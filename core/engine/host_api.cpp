@@ -41,10 +41,18 @@ struct HostApi {
     std::string_view m(message.ptr ? message.ptr : "", message.ptr ? message.len : 0);
     const std::string& n = ps ? ps->name : std::string();
     switch (level) {
-      case VCP_LOG_DEBUG: log().debug("[{}] {}", n, m); break;
-      case VCP_LOG_INFO: log().info("[{}] {}", n, m); break;
-      case VCP_LOG_WARN: log().warn("[{}] {}", n, m); break;
-      default: log().error("[{}] {}", n, m); break;
+      case VCP_LOG_DEBUG:
+        log().debug("[{}] {}", n, m);
+        break;
+      case VCP_LOG_INFO:
+        log().info("[{}] {}", n, m);
+        break;
+      case VCP_LOG_WARN:
+        log().warn("[{}] {}", n, m);
+        break;
+      default:
+        log().error("[{}] {}", n, m);
+        break;
     }
   }
   static void set_error(vcp_host_ctx* ctx, vcp_str message) {
@@ -84,10 +92,13 @@ struct HostApi {
     if (!ps) return vcp_str{nullptr, 0};
     const auto& s = ctx->engine->settings_;
     switch (mapping) {
-      case VCP_NAME_NAMESPACED: return ps->keep(naming::physical_name(to_string(name), to_string(ns), s.vcluster_name));
+      case VCP_NAME_NAMESPACED:
+        return ps->keep(naming::physical_name(to_string(name), to_string(ns), s.vcluster_name));
       case VCP_NAME_CLUSTER:
-        return ps->keep(naming::physical_name_cluster_scoped(to_string(name), s.host_namespace, s.vcluster_name));
-      default: return ps->keep(to_string(name));
+        return ps->keep(
+            naming::physical_name_cluster_scoped(to_string(name), s.host_namespace, s.vcluster_name));
+      default:
+        return ps->keep(to_string(name));
     }
   }
   static vcp_str translate_label_key(vcp_host_ctx* ctx, int cluster, vcp_str key) {
@@ -113,15 +124,12 @@ struct HostApi {
     *out = slot(ctx)->view(o);
     return 1;
   }
-  static void cache_list(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_each_fn each, void* user) {
+  static void cache_list(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_each_fn each,
+                         void* user) {
     auto* inf = cache(ctx, side, r);
     if (!inf || !each) return;
     auto* ps = slot(ctx);
-    inf->for_each(
-        [&](const informer::ObjectPtr& o) {
-          return each(user, ps->view(o)) == 0;
-        },
-        to_string(ns));
+    inf->for_each([&](const informer::ObjectPtr& o) { return each(user, ps->view(o)) == 0; }, to_string(ns));
   }
   static int add_index(vcp_host_ctx* ctx, vcp_side side, uint32_t r, const char* index_name, vcp_index_fn fn,
                        void* user) {
@@ -133,28 +141,32 @@ struct HostApi {
       return 0;
     }
     if (r < ps->resources.size() && ps->resources[r].res.uncached) {
-      log().warn("plugin {}: add_index on {}, which it declared VCP_RES_UNCACHED: nothing is kept to index; "
-                 "drop the flag to index it",
-                 ps->name, ps->resources[r].res.gvr());
+      log().warn(
+          "plugin {}: add_index on {}, which it declared VCP_RES_UNCACHED: nothing is kept to index; "
+          "drop the flag to index it",
+          ps->name, ps->resources[r].res.gvr());
       return 0;
     }
     // Index names are per plugin so two plugins sharing an informer cannot clash.
-    inf->add_index(ps->name + "/" + index_name, [fn, user](const informer::Object& o, std::vector<std::string>* vals) {
-      std::string scratch;
-      fn(user, plugin::as_vcp_str(o.json(&scratch)),
-         [](void* emit_ctx, vcp_str v) { static_cast<std::vector<std::string>*>(emit_ctx)->push_back(to_string(v)); },
-         vals);
-    });
+    inf->add_index(ps->name + "/" + index_name,
+                   [fn, user](const informer::Object& o, std::vector<std::string>* vals) {
+                     std::string scratch;
+                     fn(
+                         user, plugin::as_vcp_str(o.json(&scratch)),
+                         [](void* emit_ctx, vcp_str v) {
+                           static_cast<std::vector<std::string>*>(emit_ctx)->push_back(to_string(v));
+                         },
+                         vals);
+                   });
     return 1;
   }
-  static void cache_by_index(vcp_host_ctx* ctx, vcp_side side, uint32_t r, const char* index_name, vcp_str value,
-                             vcp_each_fn each, void* user) {
+  static void cache_by_index(vcp_host_ctx* ctx, vcp_side side, uint32_t r, const char* index_name,
+                             vcp_str value, vcp_each_fn each, void* user) {
     auto* ps = slot(ctx);
     auto* inf = cache(ctx, side, r);
     if (!ps || !inf || !each || !index_name) return;
-    inf->for_each_in_index(ps->name + "/" + index_name, to_string(value), [&](const informer::ObjectPtr& o) {
-      return each(user, ps->view(o)) == 0;
-    });
+    inf->for_each_in_index(ps->name + "/" + index_name, to_string(value),
+                           [&](const informer::ObjectPtr& o) { return each(user, ps->view(o)) == 0; });
   }
   static void enqueue(vcp_host_ctx* ctx, uint32_t r, vcp_str ns, vcp_str name, uint64_t delay_ms) {
     if (!res(ctx, r) || !ctx->engine->queue_) return;
@@ -167,8 +179,9 @@ struct HostApi {
     Engine* e = ctx->engine;
     std::string waiter = std::to_string(ctx->plugin) + "|" + std::to_string(waiter_r) + "|" +
                          informer::make_key(to_string(wns), to_string(wname));
-    std::string k = std::string(side == VCP_SIDE_HOST ? "host" : "virtual") + "|" + std::to_string(ctx->plugin) +
-                    "|" + std::to_string(r) + "|" + informer::make_key(to_string(ns), to_string(name));
+    std::string k = std::string(side == VCP_SIDE_HOST ? "host" : "virtual") + "|" +
+                    std::to_string(ctx->plugin) + "|" + std::to_string(r) + "|" +
+                    informer::make_key(to_string(ns), to_string(name));
     auto& v = e->waiters_[k];
     if (std::find(v.begin(), v.end(), waiter) == v.end()) v.push_back(waiter);
     // The object may have appeared after the plugin looked: then wake the waiter at once.
@@ -185,8 +198,8 @@ struct HostApi {
     std::string body = to_string(w->body);
     // A tenant's plugin may only write host objects inside the vcluster's host namespace.
     if (side == VCP_SIDE_HOST && rs->res.namespaced && ns != e->settings_.host_namespace) {
-      log().error("plugin {} tried to write host {} in namespace {} outside {}; refused", ps->name, rs->res.kind, ns,
-                  e->settings_.host_namespace);
+      log().error("plugin {} tried to write host {} in namespace {} outside {}; refused", ps->name,
+                  rs->res.kind, ns, e->settings_.host_namespace);
       return 0;
     }
     uint64_t id = e->next_submit_++;
@@ -200,7 +213,8 @@ struct HostApi {
     auto done = [e, alive, id, wake, side, r = w->resource, p = ctx->plugin, verb = w->verb, ns, name,
                  sub](kube::Result res) {
       if (alive.expired()) return;
-      log().debug("submitted write {} answered {}{}{}", id, res.status, res.ok() ? "" : ": ", res.err.message);
+      log().debug("submitted write {} answered {}{}{}", id, res.status, res.ok() ? "" : ": ",
+                  res.err.message);
       auto& rs2 = e->plugins_[p]->resources[r];
       informer::Informer* inf = side == rs2.source_side ? rs2.source : rs2.target;
       if (inf && sub.empty() && verb == VCP_VERB_DELETE) {
@@ -208,9 +222,15 @@ struct HostApi {
         // were answered 404 0.04-0.8 times per pod in the benchmarks).
         inf->observe_delete_answer(ns, name, res.status, res.body);
       } else if (res.ok() && inf && verb != VCP_VERB_DELETE) {
-        if (auto o = informer::make_object(res.body); o && !o->resource_version().empty()) inf->observe(std::move(o));
+        if (auto o = informer::make_object(res.body); o && !o->resource_version().empty())
+          inf->observe(std::move(o));
       }
-      e->results_[id] = {res.status, std::move(res.body), std::chrono::steady_clock::now(), p, r, side,
+      e->results_[id] = {res.status,
+                         std::move(res.body),
+                         std::chrono::steady_clock::now(),
+                         p,
+                         r,
+                         side,
                          static_cast<vcp_verb>(verb),
                          !sub.empty()};
       if (++e->results_since_sweep_ >= 4096) e->sweep_results();
@@ -227,8 +247,8 @@ struct HostApi {
       e->urgent_submits_++;
       e->update_hold();
     }
-    auto send = [e, alive, si, side, urgent, gvr = rs->gvr, verb = w->verb, ns, name, sub, body = std::move(body),
-                 done = std::move(done)]() mutable {
+    auto send = [e, alive, si, side, urgent, gvr = rs->gvr, verb = w->verb, ns, name, sub,
+                 body = std::move(body), done = std::move(done)]() mutable {
       e->submits_in_flight_[si]++;
       auto finished = [e, alive, si, urgent, done = std::move(done)](kube::Result res) {
         if (alive.expired()) return;
@@ -242,17 +262,24 @@ struct HostApi {
       };
       kube::Client* cl = e->client(side);
       switch (verb) {
-        case VCP_VERB_CREATE: cl->create(gvr, ns, std::move(body), std::move(finished), name, sub); break;
-        case VCP_VERB_UPDATE: cl->update(gvr, ns, name, std::move(body), std::move(finished), sub); break;
+        case VCP_VERB_CREATE:
+          cl->create(gvr, ns, std::move(body), std::move(finished), name, sub);
+          break;
+        case VCP_VERB_UPDATE:
+          cl->update(gvr, ns, name, std::move(body), std::move(finished), sub);
+          break;
         case VCP_VERB_PATCH:
           cl->patch(gvr, ns, name, kube::PatchType::kMerge, std::move(body), std::move(finished), sub);
           break;
-        default: cl->remove(gvr, ns, name, std::move(body), std::move(finished)); break;
+        default:
+          cl->remove(gvr, ns, name, std::move(body), std::move(finished));
+          break;
       }
     };
     if (e->submits_in_flight_[si] < std::max<size_t>(e->settings_.max_submits_in_flight, 1) &&
         e->deferred_submits_[si][1].empty() &&
-        (urgent || (e->deferred_submits_[si][0].empty() && !e->held_back(std::chrono::steady_clock::now())))) {
+        (urgent ||
+         (e->deferred_submits_[si][0].empty() && !e->held_back(std::chrono::steady_clock::now())))) {
       send();
     } else {
       e->deferred_submits_[si][urgent ? 1 : 0].push_back({std::chrono::steady_clock::now(), std::move(send)});

@@ -25,17 +25,23 @@ std::string exe_dir(const std::string& argv0) {
 
 config::KeyType key_type(vcp_config_type t) {
   switch (t) {
-    case VCP_CONF_BOOL: return config::KeyType::kBool;
-    case VCP_CONF_INT: return config::KeyType::kInt;
-    case VCP_CONF_STRING_LIST: return config::KeyType::kStringList;
-    case VCP_CONF_OBJECT_LIST: return config::KeyType::kObjectList;
-    case VCP_CONF_STRING_MAP: return config::KeyType::kStringMap;
-    default: return config::KeyType::kString;
+    case VCP_CONF_BOOL:
+      return config::KeyType::kBool;
+    case VCP_CONF_INT:
+      return config::KeyType::kInt;
+    case VCP_CONF_STRING_LIST:
+      return config::KeyType::kStringList;
+    case VCP_CONF_OBJECT_LIST:
+      return config::KeyType::kObjectList;
+    case VCP_CONF_STRING_MAP:
+      return config::KeyType::kStringMap;
+    default:
+      return config::KeyType::kString;
   }
 }
 
-Error load_named(const std::string& name, const std::string& path_override, const std::vector<std::string>& dirs,
-                 std::vector<plugin::LoadedPlugin>* out) {
+Error load_named(const std::string& name, const std::string& path_override,
+                 const std::vector<std::string>& dirs, std::vector<plugin::LoadedPlugin>* out) {
   std::string path;
   Error e = plugin::resolve_plugin(path_override.empty() ? name : path_override, dirs, &path);
   if (e) return e;
@@ -122,7 +128,8 @@ Error load_plugin_set(const PluginSetOptions& opts, std::vector<plugin::LoadedPl
   std::set<std::string> have;
   for (auto& p : loaded) have.insert(p.name);
   for (auto& name : v.names_under("plugins")) {
-    bool enabled = v.is_set("plugins." + name + ".enabled") ? v.get_bool("plugins." + name + ".enabled") : true;
+    bool enabled =
+        v.is_set("plugins." + name + ".enabled") ? v.get_bool("plugins." + name + ".enabled") : true;
     std::string path = v.get_string("plugins." + name + ".path");
     if (!enabled || have.count(name)) continue;
     if (Error e = load_named(name, path, opts.search_dirs, &loaded)) return e;

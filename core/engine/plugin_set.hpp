@@ -23,7 +23,7 @@ std::vector<std::string> default_plugin_dirs(const std::string& argv0);
 std::vector<config::KeySpec> plugin_key_specs(const plugin::LoadedPlugin& p);
 
 struct PluginSetOptions {
-  std::vector<std::string> names;         // from --plugins; empty = default_plugins()
+  std::vector<std::string> names;  // from --plugins; empty = default_plugins()
   std::vector<std::string> search_dirs;
   std::vector<std::string> values_files;  // -f, in order
 };
@@ -32,6 +32,6 @@ struct PluginSetOptions {
 // then applies `plugins.<name>.enabled` / `plugins.<name>.path` from the values (loading extra plugins
 // named there), and checks for conflicts. On error nothing is kept, and the message names the file/plugin.
 Error load_plugin_set(const PluginSetOptions& opts, std::vector<plugin::LoadedPlugin>* plugins,
-                     config::Values* values);
+                      config::Values* values);
 
 }  // namespace vc::engine

@@ -32,7 +32,8 @@ ObjectPtr from_element(simdjson::dom::element el, std::string_view json) {
   simdjson::dom::element del;
   obj->deleting = meta["deletionTimestamp"].get(del) == simdjson::SUCCESS && !del.is_null();
   simdjson::dom::object labels, ann;
-  if (meta["labels"].get(labels) == simdjson::SUCCESS) read(labels["vcluster.loft.sh/managed-by"], &id.managed_by);
+  if (meta["labels"].get(labels) == simdjson::SUCCESS)
+    read(labels["vcluster.loft.sh/managed-by"], &id.managed_by);
   if (meta["annotations"].get(ann) == simdjson::SUCCESS) {
     read(ann["vcluster.loft.sh/object-name"], &id.owner_name);
     read(ann["vcluster.loft.sh/object-namespace"], &id.owner_namespace);
@@ -48,7 +49,8 @@ ObjectPtr from_element(simdjson::dom::element el, std::string_view json) {
 std::string compact(simdjson::dom::element el) {
   simdjson::dom::object obj;
   simdjson::dom::object meta;
-  if (el.get(obj) != simdjson::SUCCESS || obj["metadata"].get(meta) != simdjson::SUCCESS) return simdjson::minify(el);
+  if (el.get(obj) != simdjson::SUCCESS || obj["metadata"].get(meta) != simdjson::SUCCESS)
+    return simdjson::minify(el);
   simdjson::dom::element mf;
   if (meta["managedFields"].get(mf) != simdjson::SUCCESS) return simdjson::minify(el);
   std::string out;
@@ -219,8 +221,9 @@ void Object::release() {
 void Object::set(const Identity& id, std::string_view text, bool pooled) {
   // Kubernetes names are at most 253 bytes and uids 36, so every field fits a 16-bit offset by far; a field
   // is cut at 8 KiB all the same, so that no input can overflow one.
-  std::string_view values[] = {id.namespace_, id.name, id.uid, id.resource_version,
-                               id.managed_by, id.owner_name, id.owner_namespace, id.owner_uid};
+  std::string_view values[] = {id.namespace_,       id.name,       id.uid,
+                               id.resource_version, id.managed_by, id.owner_name,
+                               id.owner_namespace,  id.owner_uid};
   for (auto& v : values) v = v.substr(0, 8 * 1024);
   // namespace "/" name first, so that the key is a view too.
   const bool slash = !values[0].empty();
@@ -292,7 +295,8 @@ ObjectPtr remaining_after_delete(std::string_view body) {
   int64_t grace = -1;
   simdjson::dom::array fin;
   bool finalizers = meta["finalizers"].get(fin) == simdjson::SUCCESS && fin.size() > 0;
-  if (meta["deletionGracePeriodSeconds"].get(grace) == simdjson::SUCCESS && grace == 0 && !finalizers) return nullptr;
+  if (meta["deletionGracePeriodSeconds"].get(grace) == simdjson::SUCCESS && grace == 0 && !finalizers)
+    return nullptr;
   auto o = from_element(el, compact(el));
   return o && o->deleting ? o : nullptr;
 }
@@ -308,7 +312,10 @@ bool rv_newer_or_equal(std::string_view a, std::string_view b) {
 }
 
 Informer::Informer(uv_loop_t* loop, kube::Client* client, kube::GVR gvr, Options opts)
-    : loop_(loop), client_(client), gvr_(std::move(gvr)), opts_(std::move(opts)),
+    : loop_(loop),
+      client_(client),
+      gvr_(std::move(gvr)),
+      opts_(std::move(opts)),
       alive_(std::make_shared<bool>(true)) {}
 
 Informer::~Informer() {
@@ -318,9 +325,13 @@ Informer::~Informer() {
     if (e.refs) cache_memory()->deallocate(e.refs, e.ref_count * sizeof(IndexRef), alignof(IndexRef));
 }
 
-void Informer::add_index(const std::string& name, IndexFn fn) { indexes_[name].fn = std::move(fn); }
+void Informer::add_index(const std::string& name, IndexFn fn) {
+  indexes_[name].fn = std::move(fn);
+}
 
-void Informer::add_handlers(Handlers h) { handlers_.push_back(std::move(h)); }
+void Informer::add_handlers(Handlers h) {
+  handlers_.push_back(std::move(h));
+}
 
 void Informer::start() {
   if (!timer_) {
@@ -647,7 +658,9 @@ void Informer::index_remove(std::string_view key, Entry* e) {
   e->ref_count = 0;
 }
 
-ObjectPtr Informer::get(std::string_view ns, std::string_view name) const { return get_key(make_key(ns, name)); }
+ObjectPtr Informer::get(std::string_view ns, std::string_view name) const {
+  return get_key(make_key(ns, name));
+}
 
 ObjectPtr Informer::get_key(std::string_view key) const {
   if (!opts_.keep_objects) return nullptr;

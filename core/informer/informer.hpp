@@ -57,7 +57,8 @@ struct Object {
   std::string_view owner_uid() const { return field(7); }
 
   struct Identity {
-    std::string_view namespace_, name, uid, resource_version, managed_by, owner_name, owner_namespace, owner_uid;
+    std::string_view namespace_, name, uid, resource_version, managed_by, owner_name, owner_namespace,
+        owner_uid;
   };
   // Copies the identity and the text into one block the object owns and points the fields at it. A cached
   // object is then two allocations (this block, and the object with its shared_ptr count), which matters
@@ -126,11 +127,11 @@ struct Handlers {
 };
 
 struct Options {
-  std::string namespace_;       // "" = all namespaces (or a cluster-scoped resource)
-  std::string label_selector;   // server-side filter
+  std::string namespace_;      // "" = all namespaces (or a cluster-scoped resource)
+  std::string label_selector;  // server-side filter
   std::string field_selector;
-  int64_t page_size = 500;      // list paging (limit/continue)
-  int watch_timeout_seconds = 300;  // the server ends each watch after this; we re-watch from the last RV
+  int64_t page_size = 500;             // list paging (limit/continue)
+  int watch_timeout_seconds = 300;     // the server ends each watch after this; we re-watch from the last RV
   size_t off_loop_bytes = 512 * 1024;  // list pages at least this large are parsed on the thread pool
   // false: handlers get every object, but the cache keeps only its identity (name, namespace, uid,
   // resourceVersion), so get/for_each/by_index find nothing and an update's old object is that identity.
@@ -178,9 +179,9 @@ class Informer {
   // mounts, kube-root-ca.crt, has one entry per pod: "is it used" must not cost a copy of them all.)
   void for_each_in_index(const std::string& index, std::string_view value,
                          const std::function<bool(const ObjectPtr&)>& fn) const;
-  size_t size() const { return store_.size(); }  // objects known (kept or not)
-  size_t bytes() const { return bytes_; }  // bytes held for the objects' text (packed)
-  size_t json_bytes() const { return json_bytes_; }  // the same objects' JSON, unpacked
+  size_t size() const { return store_.size(); }              // objects known (kept or not)
+  size_t bytes() const { return bytes_; }                    // bytes held for the objects' text (packed)
+  size_t json_bytes() const { return json_bytes_; }          // the same objects' JSON, unpacked
   size_t dict_bytes() const { return packer_.dict_size(); }  // the current dictionary's size
   const kube::GVR& gvr() const { return gvr_; }
   const Stats& stats() const { return stats_; }

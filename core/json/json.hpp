@@ -225,9 +225,8 @@ class ParseCache {
 // Compares two JSON documents the way Kubernetes objects compare: member order does not matter and, at
 // the top level only, members named in `skip` are left out (e.g. {"kind", "apiVersion", "status"}). Numbers
 // compare as parse() reads them (int64, uint64 or double, so 1 and 1.0 differ). Returns false when either
-// text is not JSON; objects that repeat a key may compare different (never wrongly the same when one side has a
-// key the other lacks). Builds no tree, so it is
-// several times cheaper than parse() twice and operator==.
+// text is not JSON; objects that repeat a key may compare different (never wrongly the same when one side has
+// a key the other lacks). Builds no tree, so it is several times cheaper than parse() twice and operator==.
 bool same(std::string_view a, std::string_view b, std::initializer_list<std::string_view> skip = {});
 
 // The document without insignificant whitespace, for storing cached objects compactly. Does not validate;

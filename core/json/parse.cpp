@@ -382,8 +382,8 @@ namespace {
 bool same_element(simdjson::dom::element a, simdjson::dom::element b, int depth);
 
 // Objects with the same members regardless of order; `skip` (top level only) left out of both sides.
-bool same_members(simdjson::dom::object a, simdjson::dom::object b, std::initializer_list<std::string_view> skip,
-                  int depth) {
+bool same_members(simdjson::dom::object a, simdjson::dom::object b,
+                  std::initializer_list<std::string_view> skip, int depth) {
   auto skipped = [&skip](std::string_view k) { return std::find(skip.begin(), skip.end(), k) != skip.end(); };
   size_t na = 0, nb = 0;
   for (auto field : a) {
@@ -423,12 +423,18 @@ bool same_element(simdjson::dom::element a, simdjson::dom::element b, int depth)
       }
       return true;
     }
-    case simdjson::dom::element_type::STRING: return a.get_string().value_unsafe() == b.get_string().value_unsafe();
-    case simdjson::dom::element_type::INT64: return a.get_int64().value_unsafe() == b.get_int64().value_unsafe();
-    case simdjson::dom::element_type::UINT64: return a.get_uint64().value_unsafe() == b.get_uint64().value_unsafe();
-    case simdjson::dom::element_type::DOUBLE: return a.get_double().value_unsafe() == b.get_double().value_unsafe();
-    case simdjson::dom::element_type::BOOL: return a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
-    case simdjson::dom::element_type::NULL_VALUE: return true;
+    case simdjson::dom::element_type::STRING:
+      return a.get_string().value_unsafe() == b.get_string().value_unsafe();
+    case simdjson::dom::element_type::INT64:
+      return a.get_int64().value_unsafe() == b.get_int64().value_unsafe();
+    case simdjson::dom::element_type::UINT64:
+      return a.get_uint64().value_unsafe() == b.get_uint64().value_unsafe();
+    case simdjson::dom::element_type::DOUBLE:
+      return a.get_double().value_unsafe() == b.get_double().value_unsafe();
+    case simdjson::dom::element_type::BOOL:
+      return a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
+    case simdjson::dom::element_type::NULL_VALUE:
+      return true;
   }
   return false;
 }

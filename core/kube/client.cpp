@@ -74,16 +74,20 @@ void parse_status(std::string_view body, std::string* reason, std::string* messa
 Client::Client(uv_loop_t* loop, ClientOptions opts)
     : loop_(loop), opts_(std::move(opts)), alive_(std::make_shared<bool>(true)) {}
 
-Client::~Client() { *alive_ = false; }
+Client::~Client() {
+  *alive_ = false;
+}
 
-Error Client::create(uv_loop_t* loop, const RestConfig& cfg, ClientOptions opts, std::unique_ptr<Client>* out) {
+Error Client::create(uv_loop_t* loop, const RestConfig& cfg, ClientOptions opts,
+                     std::unique_ptr<Client>* out) {
   Error err;
   std::string prefix;
   auto ep = http::parse_url(cfg.server, &prefix, &err);
   if (!ep) return err;
   if (!ep->tls && (!cfg.cert_pem.empty() || !cfg.token.empty()))
-    return Error(ErrorKind::kInvalidArgument,
-                 "server " + cfg.server + " is plain http but credentials are configured; use an https:// URL");
+    return Error(
+        ErrorKind::kInvalidArgument,
+        "server " + cfg.server + " is plain http but credentials are configured; use an https:// URL");
   ep->tls_opts.ca_pem = cfg.ca_pem;
   ep->tls_opts.cert_pem = cfg.cert_pem;
   ep->tls_opts.key_pem = cfg.key_pem;
@@ -135,35 +139,35 @@ void Client::send(std::string verb, http::Request req, ResultCb cb) {
   req.target = prefix_ + req.target;
   req.timeout = opts_.request_timeout;
   std::weak_ptr<bool> alive = alive_;
-  http_->send(std::move(req), [this, alive, verb = std::move(verb), cb = std::move(cb)](Error err,
-                                                                                           http::Response resp) {
-    Result r;
-    if (alive.expired()) {
-      r.err = Error(ErrorKind::kCancelled, "client closed");
-      cb(std::move(r));
-      return;
-    }
-    if (err) {
-      r.err = std::move(err);
-      stats_.by_verb_code[{verb, 0}]++;
-      if (on_request) on_request(verb, 0);
-      cb(std::move(r));
-      return;
-    }
-    r.status = resp.status;
-    stats_.by_verb_code[{verb, resp.status}]++;
-    if (on_request) on_request(verb, resp.status);
-    if (resp.status < 200 || resp.status > 299) {
-      std::string message;
-      parse_status(resp.body, &r.reason, &message);
-      if (const std::string* ra = resp.header("Retry-After")) {
-        r.retry_after = std::chrono::seconds(std::strtol(ra->c_str(), nullptr, 10));
-      }
-      r.err = Error(ErrorKind::kHttp, message, resp.status);
-    }
-    r.body = std::move(resp.body);
-    cb(std::move(r));
-  });
+  http_->send(std::move(req),
+              [this, alive, verb = std::move(verb), cb = std::move(cb)](Error err, http::Response resp) {
+                Result r;
+                if (alive.expired()) {
+                  r.err = Error(ErrorKind::kCancelled, "client closed");
+                  cb(std::move(r));
+                  return;
+                }
+                if (err) {
+                  r.err = std::move(err);
+                  stats_.by_verb_code[{verb, 0}]++;
+                  if (on_request) on_request(verb, 0);
+                  cb(std::move(r));
+                  return;
+                }
+                r.status = resp.status;
+                stats_.by_verb_code[{verb, resp.status}]++;
+                if (on_request) on_request(verb, resp.status);
+                if (resp.status < 200 || resp.status > 299) {
+                  std::string message;
+                  parse_status(resp.body, &r.reason, &message);
+                  if (const std::string* ra = resp.header("Retry-After")) {
+                    r.retry_after = std::chrono::seconds(std::strtol(ra->c_str(), nullptr, 10));
+                  }
+                  r.err = Error(ErrorKind::kHttp, message, resp.status);
+                }
+                r.body = std::move(resp.body);
+                cb(std::move(r));
+              });
 }
 
 namespace {
@@ -188,7 +192,8 @@ http::Request make(std::string method, std::string target, std::string body = {}
 }
 }  // namespace
 
-void Client::get(const GVR& r, std::string_view ns, std::string_view name, ResultCb cb, std::string_view sub) {
+void Client::get(const GVR& r, std::string_view ns, std::string_view name, ResultCb cb,
+                 std::string_view sub) {
   send("get", make("GET", r.path(ns, name, sub)), std::move(cb));
 }
 
@@ -227,9 +232,12 @@ void Client::remove(const GVR& r, std::string_view ns, std::string_view name, st
 
 void Client::request(std::string method, std::string target, std::string body, std::string content_type,
                      ResultCb cb) {
-  std::string verb = method == "GET" ? "get" : method == "POST" ? "create" : method == "PUT" ? "update"
-                                             : method == "PATCH" ? "patch" : method == "DELETE" ? "delete"
-                                                                                                 : method;
+  std::string verb = method == "GET"      ? "get"
+                     : method == "POST"   ? "create"
+                     : method == "PUT"    ? "update"
+                     : method == "PATCH"  ? "patch"
+                     : method == "DELETE" ? "delete"
+                                          : method;
   send(std::move(verb), make(std::move(method), std::move(target), std::move(body), std::move(content_type)),
        std::move(cb));
 }
@@ -353,8 +361,12 @@ uint64_t Client::watch(const GVR& r, std::string_view ns, const WatchOptions& o,
   return http_->stream(std::move(req), std::move(sh));
 }
 
-void Client::cancel_watch(uint64_t id) { http_->cancel(id); }
+void Client::cancel_watch(uint64_t id) {
+  http_->cancel(id);
+}
 
-void Client::close(std::function<void()> done) { http_->close(std::move(done)); }
+void Client::close(std::function<void()> done) {
+  http_->close(std::move(done));
+}
 
 }  // namespace vc::kube

@@ -31,7 +31,8 @@ struct GVR {
   std::string kind;
 
   // "/api/v1/namespaces/ns/pods/name/status" or "/apis/apps/v1/deployments"; empty parts are left out.
-  std::string path(std::string_view ns = {}, std::string_view name = {}, std::string_view subresource = {}) const;
+  std::string path(std::string_view ns = {}, std::string_view name = {},
+                   std::string_view subresource = {}) const;
   std::string api_version() const { return group.empty() ? version : group + "/" + version; }
   // "pods" or "deployments.apps": the name used in logs and metrics.
   std::string id() const { return group.empty() ? resource : resource + "." + group; }
@@ -101,7 +102,8 @@ struct RequestStats {
 class Client {
  public:
   // Builds a client from a RestConfig (CA, client cert, token). Errors name the server URL.
-  static Error create(uv_loop_t* loop, const RestConfig& cfg, ClientOptions opts, std::unique_ptr<Client>* out);
+  static Error create(uv_loop_t* loop, const RestConfig& cfg, ClientOptions opts,
+                      std::unique_ptr<Client>* out);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -112,12 +114,14 @@ class Client {
               std::string_view sub = {});
   void update(const GVR& r, std::string_view ns, std::string_view name, std::string body, ResultCb cb,
               std::string_view sub = {});
-  void patch(const GVR& r, std::string_view ns, std::string_view name, PatchType t, std::string body, ResultCb cb,
-             std::string_view sub = {});
+  void patch(const GVR& r, std::string_view ns, std::string_view name, PatchType t, std::string body,
+             ResultCb cb, std::string_view sub = {});
   // `delete_options` is DeleteOptions JSON ("" for defaults): gracePeriodSeconds, preconditions.uid, ...
-  void remove(const GVR& r, std::string_view ns, std::string_view name, std::string delete_options, ResultCb cb);
+  void remove(const GVR& r, std::string_view ns, std::string_view name, std::string delete_options,
+              ResultCb cb);
   // A raw request, for discovery and anything not covered above.
-  void request(std::string method, std::string target, std::string body, std::string content_type, ResultCb cb);
+  void request(std::string method, std::string target, std::string body, std::string content_type,
+               ResultCb cb);
 
   uint64_t watch(const GVR& r, std::string_view ns, const WatchOptions& o, WatchHandlers h);
   void cancel_watch(uint64_t id);

@@ -256,10 +256,11 @@ Error copy_resources(const vcp_plugin* d, const std::string& me, LoadedPlugin* o
     res.uncached = (r->flags & VCP_RES_UNCACHED) != 0;
     res.role = static_cast<vcp_role>(r->role);
     if (res.uncached && res.owned()) {
-      return refuse(fmt::format("{} {} sets VCP_RES_UNCACHED on a resource it owns; the engine needs the cache "
-                                "of an owned resource to compare and to find orphans, so use it only with "
-                                "VCP_ROLE_WATCH_VIRTUAL or VCP_ROLE_WATCH_HOST",
-                                me, named));
+      return refuse(
+          fmt::format("{} {} sets VCP_RES_UNCACHED on a resource it owns; the engine needs the cache "
+                      "of an owned resource to compare and to find orphans, so use it only with "
+                      "VCP_ROLE_WATCH_VIRTUAL or VCP_ROLE_WATCH_HOST",
+                      me, named));
     }
     res.label_selector = r->label_selector == nullptr ? "" : r->label_selector;
     // The mapping only matters for resources the plugin writes; the header says it is ignored for WATCH

@@ -133,7 +133,8 @@ Error parse_flags(int argc, char** argv, Flags* f) {
     if (Error e = it->second(value)) return e;
   }
   if (!f->help && f->virtual_kubeconfig.empty())
-    return Error(ErrorKind::kInvalidArgument, "--virtual-kubeconfig is required (the virtual API server's kubeconfig)");
+    return Error(ErrorKind::kInvalidArgument,
+                 "--virtual-kubeconfig is required (the virtual API server's kubeconfig)");
   return {};
 }
 

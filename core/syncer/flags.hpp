@@ -9,20 +9,21 @@
 namespace vc::syncer {
 
 struct Flags {
-  std::string name = "vcluster";       // --name: the vcluster name, suffix of host names
-  std::string host_namespace;          // --target-namespace: default the host kubeconfig's namespace
+  std::string name = "vcluster";  // --name: the vcluster name, suffix of host names
+  std::string host_namespace;     // --target-namespace: default the host kubeconfig's namespace
   std::string virtual_kubeconfig, virtual_context;  // --virtual-kubeconfig, --virtual-context
-  std::string host_kubeconfig, host_context;        // --host-kubeconfig ("" = $KUBECONFIG, ~/.kube/config, in-cluster)
-  std::vector<std::string> values_files;            // -f/--values (repeatable)
-  std::vector<std::string> plugin_dirs;             // --plugin-dir (repeatable)
-  std::vector<std::string> plugins;                 // --plugins a,b,c
+  std::string host_kubeconfig,
+      host_context;                       // --host-kubeconfig ("" = $KUBECONFIG, ~/.kube/config, in-cluster)
+  std::vector<std::string> values_files;  // -f/--values (repeatable)
+  std::vector<std::string> plugin_dirs;   // --plugin-dir (repeatable)
+  std::vector<std::string> plugins;       // --plugins a,b,c
   std::string log_level = "info", log_format = "text";
-  std::string status_address = "127.0.0.1:8080";   // --status-address (healthz, readyz, metrics)
+  std::string status_address = "127.0.0.1:8080";  // --status-address (healthz, readyz, metrics)
   bool leader_elect = false;
   int lease_duration = 60, renew_deadline = 40, retry_period = 15;
-  size_t max_in_flight = 64;     // --max-in-flight: concurrent reconciles
-  size_t max_connections = 16;   // --max-connections: keep-alive connections per API server
-  int creation_hold = 10;        // --creation-hold: seconds other work may wait for creations (0 = never)
+  size_t max_in_flight = 64;    // --max-in-flight: concurrent reconciles
+  size_t max_connections = 16;  // --max-connections: keep-alive connections per API server
+  int creation_hold = 10;       // --creation-hold: seconds other work may wait for creations (0 = never)
   bool help = false;
 };
 

@@ -49,7 +49,8 @@ void LeaderElector::run(std::function<void()> on_started_leading, std::function<
   timer_->data = this;
   try_acquire_or_renew();
   uint64_t period = static_cast<uint64_t>(std::chrono::milliseconds(opts_.retry_period).count());
-  uv_timer_start(timer_, [](uv_timer_t* t) { static_cast<LeaderElector*>(t->data)->tick(); }, period, period);
+  uv_timer_start(
+      timer_, [](uv_timer_t* t) { static_cast<LeaderElector*>(t->data)->tick(); }, period, period);
 }
 
 void LeaderElector::tick() {
@@ -94,10 +95,14 @@ void LeaderElector::try_acquire_or_renew() {
       return;
     }
     const json::Value* spec = lease->find("spec");
-    std::string holder = spec && spec->find("holderIdentity") ? spec->find("holderIdentity")->as_string() : "";
+    std::string holder =
+        spec && spec->find("holderIdentity") ? spec->find("holderIdentity")->as_string() : "";
     std::string renew = spec && spec->find("renewTime") ? spec->find("renewTime")->as_string() : "";
-    int transitions = spec && spec->find("leaseTransitions") ? int(spec->find("leaseTransitions")->as_int64()) : 0;
-    std::string rv = lease->at({"metadata", "resourceVersion"}) ? lease->at({"metadata", "resourceVersion"})->as_string() : "";
+    int transitions =
+        spec && spec->find("leaseTransitions") ? int(spec->find("leaseTransitions")->as_int64()) : 0;
+    std::string rv = lease->at({"metadata", "resourceVersion"})
+                         ? lease->at({"metadata", "resourceVersion"})->as_string()
+                         : "";
     auto now = std::chrono::steady_clock::now();
     std::string record = holder + "|" + renew;
     if (record != observed_record_) {
@@ -113,7 +118,8 @@ void LeaderElector::try_acquire_or_renew() {
       acquire_time_ = micro_time_now();
       transitions++;
     } else if (acquire_time_.empty()) {
-      acquire_time_ = spec && spec->find("acquireTime") ? spec->find("acquireTime")->as_string() : micro_time_now();
+      acquire_time_ =
+          spec && spec->find("acquireTime") ? spec->find("acquireTime")->as_string() : micro_time_now();
     }
     client_->update(kLeases, opts_.namespace_, opts_.name, lease_json(rv, transitions),
                     [done](kube::Result u) { done(u.ok()); });

@@ -1,7 +1,7 @@
 // vcluster-syncer: copies low-level objects from a virtual cluster to its host namespace with the chosen
 // plugins, and status back. One libuv loop does all I/O.
-#include <unistd.h>
 #include <malloc.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cstdio>
@@ -68,8 +68,10 @@ void shutdown(App* app, int code) {
   }
 }
 
-Error load_config(const std::string& path, const std::string& context, const char* what, kube::RestConfig* cfg) {
-  Error e = path.empty() ? kube::load_default("", context, cfg) : kube::load_kubeconfig_file(path, context, cfg);
+Error load_config(const std::string& path, const std::string& context, const char* what,
+                  kube::RestConfig* cfg) {
+  Error e =
+      path.empty() ? kube::load_default("", context, cfg) : kube::load_kubeconfig_file(path, context, cfg);
   if (e) e.message = std::string(what) + " cluster: " + e.message;
   return e;
 }
@@ -88,14 +90,16 @@ int main(int argc, char** argv) {
   App app;
   Error err = syncer::parse_flags(argc, argv, &app.flags);
   if (err) {
-    std::fprintf(stderr, "vcluster-syncer: %s\nRun 'vcluster-syncer --help' for the flags.\n", err.message.c_str());
+    std::fprintf(stderr, "vcluster-syncer: %s\nRun 'vcluster-syncer --help' for the flags.\n",
+                 err.message.c_str());
     return 2;
   }
   if (app.flags.help) {
     std::fputs(syncer::usage().c_str(), stdout);
     return 0;
   }
-  if (!setup_logging(app.flags.log_level, app.flags.log_format == "json" ? LogFormat::kJson : LogFormat::kText)) {
+  if (!setup_logging(app.flags.log_level,
+                     app.flags.log_format == "json" ? LogFormat::kJson : LogFormat::kText)) {
     std::fprintf(stderr, "vcluster-syncer: --log-level '%s' is not one of trace, debug, info, warn, error\n",
                  app.flags.log_level.c_str());
     return 2;
@@ -162,7 +166,8 @@ int main(int argc, char** argv) {
       r.body = ready ? "ok\n" : "caches not synced yet\n";
     } else if (path == "/metrics") {
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      r.body = syncer::render_metrics(*app.eng, *app.virt, *app.host, app.leader ? app.leader->leading() : true);
+      r.body =
+          syncer::render_metrics(*app.eng, *app.virt, *app.host, app.leader ? app.leader->leading() : true);
     } else {
       r.status = 404;
       r.body = "not found; try /healthz, /readyz or /metrics\n";
@@ -173,17 +178,20 @@ int main(int argc, char** argv) {
     log().error("{}", err.message);
     return 1;
   }
-  log().info("serving /healthz, /readyz and /metrics on {}:{}", f.status_address.substr(0, f.status_address.rfind(':')),
-             app.status->port());
+  log().info("serving /healthz, /readyz and /metrics on {}:{}",
+             f.status_address.substr(0, f.status_address.rfind(':')), app.status->port());
 
   uv_signal_init(app.loop, &app.sigterm);
   uv_signal_init(app.loop, &app.sigint);
   app.sigterm.data = app.sigint.data = &app;
-  uv_signal_start(&app.sigterm, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data), 0); }, SIGTERM);
-  uv_signal_start(&app.sigint, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data), 0); }, SIGINT);
+  uv_signal_start(
+      &app.sigterm, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data), 0); }, SIGTERM);
+  uv_signal_start(
+      &app.sigint, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data), 0); }, SIGINT);
 
   uv_timer_init(app.loop, &app.trim);
-  uv_timer_start(&app.trim, [](uv_timer_t*) { malloc_trim(0); }, 10000, 10000);
+  uv_timer_start(
+      &app.trim, [](uv_timer_t*) { malloc_trim(0); }, 10000, 10000);
   uv_unref(reinterpret_cast<uv_handle_t*>(&app.trim));
 
   auto start_engine = [&app] {

@@ -7,5 +7,6 @@
 #include "kube/client.hpp"
 
 namespace vc::syncer {
-std::string render_metrics(const engine::Engine& eng, const kube::Client& virt, const kube::Client& host, bool leader);
+std::string render_metrics(const engine::Engine& eng, const kube::Client& virt, const kube::Client& host,
+                           bool leader);
 }

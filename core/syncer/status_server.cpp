@@ -24,23 +24,29 @@ void close_conn(Conn* c) {
   if (c->closing) return;
   c->closing = true;
   if (c->registry) c->registry->erase(c);
-  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp),
+           [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
 }
 
 const char* reason(int s) {
   switch (s) {
-    case 200: return "OK";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
 void respond(Conn* c, const StatusReply& r, bool keep_alive) {
   auto* payload = new std::string;
-  *payload = "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) + "\r\nContent-Type: " +
-             r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
+  *payload = "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) +
+             "\r\nContent-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
              (keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n") + r.body;
   auto* req = new uv_write_t;
   req->data = payload;
@@ -60,14 +66,16 @@ void respond(Conn* c, const StatusReply& r, bool keep_alive) {
 
 }  // namespace
 
-StatusServer::StatusServer(uv_loop_t* loop, StatusHandler handler) : loop_(loop), handler_(std::move(handler)) {}
+StatusServer::StatusServer(uv_loop_t* loop, StatusHandler handler)
+    : loop_(loop), handler_(std::move(handler)) {}
 
 StatusServer::~StatusServer() = default;
 
 Error StatusServer::listen(const std::string& address) {
   size_t colon = address.rfind(':');
   if (colon == std::string::npos)
-    return Error(ErrorKind::kInvalidArgument, "status address '" + address + "' must be host:port, e.g. 127.0.0.1:8080");
+    return Error(ErrorKind::kInvalidArgument,
+                 "status address '" + address + "' must be host:port, e.g. 127.0.0.1:8080");
   std::string host = address.substr(0, colon);
   int port = std::atoi(address.c_str() + colon + 1);
   sockaddr_storage addr{};
@@ -80,7 +88,9 @@ Error StatusServer::listen(const std::string& address) {
   int rc = uv_tcp_bind(tcp_, reinterpret_cast<sockaddr*>(&addr), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 64, &StatusServer::on_connection);
   if (rc != 0)
-    return Error(ErrorKind::kIo, "cannot listen on " + address + ": " + uv_strerror(rc) + " (choose another --status-address)", rc);
+    return Error(
+        ErrorKind::kIo,
+        "cannot listen on " + address + ": " + uv_strerror(rc) + " (choose another --status-address)", rc);
   sockaddr_storage bound{};
   int len = sizeof bound;
   uv_tcp_getsockname(tcp_, reinterpret_cast<sockaddr*>(&bound), &len);

@@ -11,8 +11,8 @@ enum class ErrorKind {
   kInvalidArgument,  // bad input from a user: flags, values file, kubeconfig
   kIo,               // socket, file or TLS failure
   kTimeout,
-  kHttp,             // the server answered with a non-2xx status; code holds it
-  kParse,            // a body or document that does not parse
+  kHttp,   // the server answered with a non-2xx status; code holds it
+  kParse,  // a body or document that does not parse
   kCancelled,
   kInternal,
 };

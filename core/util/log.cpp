@@ -24,13 +24,16 @@ bool setup_logging(std::string_view level, LogFormat format) {
   l->set_level(lvl);
   if (format == LogFormat::kJson) {
     // One JSON object per line; the message is escaped by the callers that build structured fields.
-    l->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})", spdlog::pattern_time_type::utc);
+    l->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
+                   spdlog::pattern_time_type::utc);
   } else {
     l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   }
   return true;
 }
 
-spdlog::logger& log() { return *logger_slot(); }
+spdlog::logger& log() {
+  return *logger_slot();
+}
 
 }  // namespace vc

@@ -53,7 +53,8 @@ struct Fixture {
     auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     uv_timer_t tick;
     uv_timer_init(&loop, &tick);
-    uv_timer_start(&tick, [](uv_timer_t*) {}, 20, 20);
+    uv_timer_start(
+        &tick, [](uv_timer_t*) {}, 20, 20);
     bool ok = false;
     while (std::chrono::steady_clock::now() < end) {
       if (cond()) {
@@ -78,8 +79,8 @@ struct Fixture {
   }
   std::string cm(const std::string& ns, const std::string& name, const std::string& value) {
     // The label keeps the controller manager's kube-root-ca.crt (in every namespace) out of the tests.
-    return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + R"(","namespace":")" + ns +
-           R"(","labels":{"it":"1"}},"data":{"v":")" + value + "\"}}";
+    return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + R"(","namespace":")" +
+           ns + R"(","labels":{"it":"1"}},"data":{"v":")" + value + "\"}}";
   }
   // Stops an informer and waits until its handles are closed.
   void stop(informer::Informer& inf) {
@@ -89,13 +90,16 @@ struct Fixture {
   }
   void make_ns(const std::string& ns) {
     auto r = call([&](auto cb) {
-      client->create(kNamespaces, "", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")" + ns + "\"}}", cb);
+      client->create(kNamespaces, "",
+                     R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")" + ns + "\"}}", cb);
     });
     REQUIRE_MESSAGE((r.ok() || r.already_exists()), r.err.message);
   }
 };
 
-int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+int sh(const std::string& cmd) {
+  return std::system(cmd.c_str());
+}
 
 }  // namespace
 
@@ -160,7 +164,8 @@ TEST_CASE("REST verbs and Status errors against a real API server") {
 
   // Delete with a uid precondition that does not match is refused; with the right one it succeeds.
   r = f.call([&](auto cb) {
-    f.client->remove(kConfigMaps, "it-rest", "a", R"({"preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}})", cb);
+    f.client->remove(kConfigMaps, "it-rest", "a",
+                     R"({"preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}})", cb);
   });
   CHECK(r.status == 409);
   r = f.call([&](auto cb) {
@@ -179,7 +184,8 @@ TEST_CASE("a write's late answer never brings back an object the watch saw delet
   informer::Informer inf(&f.loop, f.client.get(), kConfigMaps, o);
   inf.start();
   REQUIRE(f.run_until([&] { return inf.synced(); }, 20));
-  auto created = f.call([&](auto cb) { f.client->create(kConfigMaps, "it-late", f.cm("it-late", "z", "1"), cb); });
+  auto created =
+      f.call([&](auto cb) { f.client->create(kConfigMaps, "it-late", f.cm("it-late", "z", "1"), cb); });
   REQUIRE_MESSAGE(created.ok(), created.err.message);
   REQUIRE(f.run_until([&] { return inf.get("it-late", "z") != nullptr; }, 20));
   auto del = f.call([&](auto cb) { f.client->remove(kConfigMaps, "it-late", "z", "", cb); });
@@ -189,7 +195,8 @@ TEST_CASE("a write's late answer never brings back an object the watch saw delet
   inf.observe_write(created.body);
   CHECK(inf.get("it-late", "z") == nullptr);
   // A newer object of the same name, created after the delete, is still taken from an answer at once.
-  auto again = f.call([&](auto cb) { f.client->create(kConfigMaps, "it-late", f.cm("it-late", "z", "2"), cb); });
+  auto again =
+      f.call([&](auto cb) { f.client->create(kConfigMaps, "it-late", f.cm("it-late", "z", "2"), cb); });
   REQUIRE_MESSAGE(again.ok(), again.err.message);
   inf.observe_write(again.body);
   CHECK(inf.get("it-late", "z") != nullptr);
@@ -214,7 +221,9 @@ TEST_CASE("an informer that does not keep objects hands them all to its handlers
   h.on_delete = [&](const informer::ObjectPtr& obj) { deleted.push_back(std::string(obj->name())); };
   inf.add_handlers(h);
   for (int i = 0; i < 3; i++) {
-    auto r = f.call([&](auto cb) { f.client->create(kConfigMaps, "it-unc", f.cm("it-unc", "u" + std::to_string(i), "one"), cb); });
+    auto r = f.call([&](auto cb) {
+      f.client->create(kConfigMaps, "it-unc", f.cm("it-unc", "u" + std::to_string(i), "one"), cb);
+    });
     REQUIRE_MESSAGE(r.ok(), r.err.message);
   }
   inf.start();
@@ -276,7 +285,9 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
     if (const json::Value* d = v ? v->at({"data", "v"}) : nullptr) out->push_back(d->as_string());
   });
   for (int i = 0; i < 7; i++)
-    f.call([&](auto cb) { f.client->create(kConfigMaps, "it-inf", f.cm("it-inf", "c" + std::to_string(i), "old"), cb); });
+    f.call([&](auto cb) {
+      f.client->create(kConfigMaps, "it-inf", f.cm("it-inf", "c" + std::to_string(i), "old"), cb);
+    });
   inf.start();
   REQUIRE(f.run_until([&] { return inf.synced(); }, 20));
   CHECK(inf.size() == 7);
@@ -302,7 +313,8 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   // The loop was blocked during the restart: let it notice that the pooled connections were closed, as it
   // would have at once in a real process (a POST on a stale connection is not retried, by design).
   f.run_until([] { return false; }, 0.5);
-  auto r1 = f.call([&](auto cb) { f.client->create(kConfigMaps, "it-inf", f.cm("it-inf", "after-restart", "new"), cb); });
+  auto r1 = f.call(
+      [&](auto cb) { f.client->create(kConfigMaps, "it-inf", f.cm("it-inf", "after-restart", "new"), cb); });
   REQUIRE_MESSAGE(r1.ok(), r1.err.message);
   r1 = f.call([&](auto cb) { f.client->remove(kConfigMaps, "it-inf", "c0", "", cb); });
   REQUIRE_MESSAGE(r1.ok(), r1.err.message);
@@ -311,8 +323,10 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   });
   REQUIRE_MESSAGE(r1.ok(), r1.err.message);
   CHECK(f.run_until(
-      [&] { return inf.get("it-inf", "after-restart") && !inf.get("it-inf", "c0") && deleted.count("c0") &&
-                   inf.by_index("by-value", "new").size() == 2; },
+      [&] {
+        return inf.get("it-inf", "after-restart") && !inf.get("it-inf", "c0") && deleted.count("c0") &&
+               inf.by_index("by-value", "new").size() == 2;
+      },
       30));
   MESSAGE("after restart: size ", inf.size(), " new ", inf.by_index("by-value", "new").size(), " c0 deleted ",
           deleted.count("c0"), " gone ", inf.stats().gone, " relists ", inf.stats().relists, " errors ",
@@ -324,10 +338,11 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   // The restarted server's watch cache starts after the informer's resourceVersion, so the resumed watch
   // gets 410 Gone, and only a relist can tell that c2 was deleted.
   std::string etcd = env("VC_ETCD_URL");
-  std::string between = "export ETCDCTL_API=3 E=" + etcd +
-                        R"(; etcdctl --endpoints $E del /registry/configmaps/it-inf/c2 >/dev/null && )"
-                        R"(rev=$(etcdctl --endpoints $E endpoint status -w json | grep -o '"revision":[0-9]*' | cut -d: -f2) && )"
-                        R"(etcdctl --endpoints $E compact $rev >/dev/null)";
+  std::string between =
+      "export ETCDCTL_API=3 E=" + etcd +
+      R"(; etcdctl --endpoints $E del /registry/configmaps/it-inf/c2 >/dev/null && )"
+      R"(rev=$(etcdctl --endpoints $E endpoint status -w json | grep -o '"revision":[0-9]*' | cut -d: -f2) && )"
+      R"(etcdctl --endpoints $E compact $rev >/dev/null)";
   uint64_t relists_before = inf.stats().relists, gone_before = inf.stats().gone;
   setenv("VC_BED_RESTART_BETWEEN", between.c_str(), 1);
   REQUIRE(sh(bed + " restart " + name + " kube-apiserver --dir " + dir + " >/dev/null 2>&1") == 0);
@@ -338,7 +353,8 @@ TEST_CASE("an informer survives an API server restart without losing an event, a
   CHECK(f.run_until([&] { return !inf.get("it-inf", "c2") && !inf.get("it-inf", "c3"); }, 40));
   CHECK(deleted.count("c2") == 1);
   CHECK(deleted.count("c3") == 1);
-  MESSAGE("gone ", inf.stats().gone, " relists ", inf.stats().relists, " stream errors ", inf.stats().stream_errors);
+  MESSAGE("gone ", inf.stats().gone, " relists ", inf.stats().relists, " stream errors ",
+          inf.stats().stream_errors);
   CHECK(inf.stats().gone + inf.stats().relists > gone_before + relists_before);
   CHECK(inf.size() == 5);  // c1, c4, c5, c6, after-restart
 

@@ -18,7 +18,8 @@
  * (see VCP_HAS_FIELD).
  *
  * Ownership rules (each doc block repeats the one that applies in an OWNERSHIP: line):
- *  - `vcp_str` values handed to a hook are BORROWED and valid only until the hook returns. Copy what you keep.
+ *  - `vcp_str` values handed to a hook are BORROWED and valid only until the hook returns. Copy what
+ *    you keep.
  *  - A plugin never frees memory the engine allocated and the engine never frees plugin memory. Results
  *    are written into engine-owned buffers (`vcp_buf`) through `vcp_host_api.buf_append`.
  *  - The descriptor and everything it points to (names, resource and key tables) is static plugin memory
@@ -80,13 +81,20 @@ typedef enum vcp_status {
 
 static inline const char* vcp_status_name(vcp_status s) {
   switch (s) {
-    case VCP_OK: return "ok";
-    case VCP_NO_CHANGE: return "no_change";
-    case VCP_SKIP: return "skip";
-    case VCP_WAIT: return "wait";
-    case VCP_RETRY: return "retry";
-    case VCP_REFUSED: return "refused";
-    case VCP_ERROR: return "error";
+    case VCP_OK:
+      return "ok";
+    case VCP_NO_CHANGE:
+      return "no_change";
+    case VCP_SKIP:
+      return "skip";
+    case VCP_WAIT:
+      return "wait";
+    case VCP_RETRY:
+      return "retry";
+    case VCP_REFUSED:
+      return "refused";
+    case VCP_ERROR:
+      return "error";
   }
   return "unknown";
 }
@@ -118,8 +126,8 @@ typedef enum vcp_name_mapping {
 } vcp_name_mapping;
 
 enum {
-  VCP_RES_NAMESPACED = 1u << 0,      /* the resource is namespaced */
-  VCP_RES_STATUS = 1u << 1,          /* it has a status subresource (back-sync writes go there) */
+  VCP_RES_NAMESPACED = 1u << 0,     /* the resource is namespaced */
+  VCP_RES_STATUS = 1u << 1,         /* it has a status subresource (back-sync writes go there) */
   VCP_RES_KEEP_ON_DELETE = 1u << 2, /* do not delete the target when the source disappears */
   /* A target whose vcluster.loft.sh/object-uid differs from the source's uid belongs to an earlier
      object of the same name (deleted and re-created while the syncer was down): delete it, so the next
@@ -137,13 +145,13 @@ enum {
 /* One resource a plugin declares. OWNERSHIP: static plugin memory. */
 typedef struct vcp_resource {
   uint32_t struct_size;
-  const char* group;    /* "" for the core group */
-  const char* version;  /* "v1" */
-  const char* resource; /* plural, as in URLs: "pods" */
-  const char* kind;     /* "Pod" */
-  uint32_t flags;       /* VCP_RES_* */
-  uint32_t role;        /* vcp_role */
-  uint32_t name_mapping;/* vcp_name_mapping; ignored for WATCH roles */
+  const char* group;     /* "" for the core group */
+  const char* version;   /* "v1" */
+  const char* resource;  /* plural, as in URLs: "pods" */
+  const char* kind;      /* "Pod" */
+  uint32_t flags;        /* VCP_RES_* */
+  uint32_t role;         /* vcp_role */
+  uint32_t name_mapping; /* vcp_name_mapping; ignored for WATCH roles */
   /* Only objects matching this label selector are cached/watched ("" = all). Applies to both sides. */
   const char* label_selector;
 } vcp_resource;
@@ -152,9 +160,9 @@ typedef enum vcp_config_type {
   VCP_CONF_BOOL = 0,
   VCP_CONF_INT = 1,
   VCP_CONF_STRING = 2,
-  VCP_CONF_STRING_LIST = 3,  /* values arrive as a JSON array of strings */
-  VCP_CONF_OBJECT_LIST = 4,  /* values arrive as a JSON array of objects with string fields */
-  VCP_CONF_STRING_MAP = 5    /* values arrive as a JSON object of strings */
+  VCP_CONF_STRING_LIST = 3, /* values arrive as a JSON array of strings */
+  VCP_CONF_OBJECT_LIST = 4, /* values arrive as a JSON array of objects with string fields */
+  VCP_CONF_STRING_MAP = 5   /* values arrive as a JSON object of strings */
 } vcp_config_type;
 
 /* One key of the values file the plugin reads. OWNERSHIP: static plugin memory. */
@@ -168,7 +176,7 @@ typedef struct vcp_config_key {
 } vcp_config_key;
 
 /* Opaque engine objects. */
-typedef struct vcp_buf vcp_buf;          /* an engine-owned growable byte buffer */
+typedef struct vcp_buf vcp_buf;           /* an engine-owned growable byte buffer */
 typedef struct vcp_host_ctx vcp_host_ctx; /* the engine's handle for this plugin instance */
 
 /* Arguments of a sync hook. OWNERSHIP: every vcp_str is borrowed for the duration of the call. */
@@ -184,14 +192,18 @@ typedef struct vcp_sync_args {
 } vcp_sync_args;
 
 /* An informer event, for on_watch_event. OWNERSHIP: borrowed for the duration of the call. */
-typedef enum vcp_event_type { VCP_EVENT_ADDED = 0, VCP_EVENT_MODIFIED = 1, VCP_EVENT_DELETED = 2 } vcp_event_type;
+typedef enum vcp_event_type {
+  VCP_EVENT_ADDED = 0,
+  VCP_EVENT_MODIFIED = 1,
+  VCP_EVENT_DELETED = 2
+} vcp_event_type;
 typedef struct vcp_event {
   uint32_t struct_size;
-  uint32_t resource; /* index into the plugin's resource table */
-  uint32_t side;     /* vcp_side */
-  uint32_t type;     /* vcp_event_type */
-  vcp_str object;    /* JSON (for DELETED: the last known state) */
-  vcp_str old_object;/* MODIFIED: previous JSON; else len 0 */
+  uint32_t resource;  /* index into the plugin's resource table */
+  uint32_t side;      /* vcp_side */
+  uint32_t type;      /* vcp_event_type */
+  vcp_str object;     /* JSON (for DELETED: the last known state) */
+  vcp_str old_object; /* MODIFIED: previous JSON; else len 0 */
 } vcp_event;
 
 /* Facts about the virtual cluster the engine serves. OWNERSHIP: engine memory valid until on_shutdown. */
@@ -230,13 +242,13 @@ typedef enum vcp_verb {
 /* A write the plugin asks the engine to perform, through `submit`. OWNERSHIP: borrowed for the call. */
 typedef struct vcp_write {
   uint32_t struct_size;
-  uint32_t side;        /* vcp_side */
-  uint32_t resource;    /* index into the plugin's resource table */
-  uint32_t verb;        /* vcp_verb */
-  vcp_str namespace_;   /* "" for cluster-scoped */
-  vcp_str name;         /* "" for CREATE on a collection */
-  vcp_str subresource;  /* "", "status", "binding", "token", "eviction", ... */
-  vcp_str body;         /* JSON */
+  uint32_t side;       /* vcp_side */
+  uint32_t resource;   /* index into the plugin's resource table */
+  uint32_t verb;       /* vcp_verb */
+  vcp_str namespace_;  /* "" for cluster-scoped */
+  vcp_str name;        /* "" for CREATE on a collection */
+  vcp_str subresource; /* "", "status", "binding", "token", "eviction", ... */
+  vcp_str body;        /* JSON */
   /* The work key to wake when the write completes (success or failure). Its result can be read with
      take_result on that key's next sync; len 0 = wake the current key. */
   vcp_str wake_namespace;
@@ -272,7 +284,8 @@ typedef struct vcp_host_api {
   /* A config value by values path, rendered as text: "true"/"false", decimal, the raw string, or JSON
      for lists and maps. Returns 1 and sets *out, or 0 if the key is unknown. Readable are the keys the
      plugin declared, the core's keys, and the keys any other loaded plugin declared (read-only; e.g. the
-     pods plugin reads sync.nodes.nodeSelector when the nodes plugin is loaded). Declare a key to own it. OWNERSHIP: *out is engine memory valid until the current hook returns. */
+     pods plugin reads sync.nodes.nodeSelector when the nodes plugin is loaded). Declare a key to own it.
+     OWNERSHIP: *out is engine memory valid until the current hook returns. */
   int (*config_get)(vcp_host_ctx* ctx, vcp_str path, vcp_str* out);
 
   /* Name translation exactly as vcluster does it. OWNERSHIP: the result is engine memory valid until the
@@ -287,8 +300,8 @@ typedef struct vcp_host_api {
   int (*cache_get)(vcp_host_ctx* ctx, vcp_side side, uint32_t resource, vcp_str namespace_, vcp_str name,
                    vcp_str* out);
   /* Iterates cached objects of a resource on one side, optionally one namespace (len 0 = all). */
-  void (*cache_list)(vcp_host_ctx* ctx, vcp_side side, uint32_t resource, vcp_str namespace_, vcp_each_fn each,
-                     void* user);
+  void (*cache_list)(vcp_host_ctx* ctx, vcp_side side, uint32_t resource, vcp_str namespace_,
+                     vcp_each_fn each, void* user);
   /* Registers an index over a resource's cache on one side (only during on_init). Returns 0 on misuse. */
   int (*add_index)(vcp_host_ctx* ctx, vcp_side side, uint32_t resource, const char* index_name,
                    vcp_index_fn fn, void* user);

@@ -16,7 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void on_term(int signo) { (void)signo; _exit(0); }
+static void on_term(int signo) {
+  (void)signo;
+  _exit(0);
+}
 
 static void serve(int fd) {
   char req[4096], host[256], resp[512];
@@ -46,7 +49,7 @@ static void serve(int fd) {
   close(fd);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int port = argc > 1 ? atoi(argv[1]) : 80;
   signal(SIGTERM, on_term);
   signal(SIGINT, on_term);
@@ -57,16 +60,27 @@ int main(int argc, char **argv) {
   if (s >= 0) {
     setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
-    if (bind(s, (struct sockaddr *)&a6, sizeof a6) != 0) { close(s); s = -1; }
+    struct sockaddr_in6 a6 = {
+        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
+    if (bind(s, (struct sockaddr*)&a6, sizeof a6) != 0) {
+      close(s);
+      s = -1;
+    }
   }
   if (s < 0) { /* no IPv6 in the pod: IPv4 only */
     s = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY)};
-    if (bind(s, (struct sockaddr *)&a4, sizeof a4) != 0) { perror("bind"); return 1; }
+    struct sockaddr_in a4 = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY)};
+    if (bind(s, (struct sockaddr*)&a4, sizeof a4) != 0) {
+      perror("bind");
+      return 1;
+    }
   }
-  if (listen(s, 128) != 0) { perror("listen"); return 1; }
+  if (listen(s, 128) != 0) {
+    perror("listen");
+    return 1;
+  }
   fprintf(stderr, "hostname-server listening on port %d\n", port);
   for (;;) {
     int c = accept(s, NULL, NULL);
@@ -81,7 +95,9 @@ int main(int argc, char **argv) {
       serve(c);
       _exit(0);
     }
-    if (pid < 0) serve(c); /* cannot fork: answer inline */
-    else close(c);
+    if (pid < 0)
+      serve(c); /* cannot fork: answer inline */
+    else
+      close(c);
   }
 }

@@ -24,7 +24,7 @@ static void sigreap(int signo) {
   }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "-v") == 0) {
       printf("pause.c %s\n", VERSION);

@@ -2,8 +2,8 @@
 // virtual ConfigMap to the host (renamed by the engine) with its data, the ownership labels and
 // annotations, and keeps host-only annotations. It is written only against <vcp/plugin.h> and the JSON SDK,
 // exactly as a third-party plugin would be. Its on_cache drops the virtual annotation cmsync.test/bulk, which
-// it never copies, from the engine's cache; for a virtual ConfigMap labelled cmsync.test/bad-cache it writes a
-// text under another name, which the engine must refuse (and cache the object whole).
+// it never copies, from the engine's cache; for a virtual ConfigMap labelled cmsync.test/bad-cache it writes
+// a text under another name, which the engine must refuse (and cache the object whole).
 #include <vcp/plugin.h>
 
 #include <exception>
@@ -26,9 +26,13 @@ const vcp_config_key kKeys[] = {
      "Virtual ConfigMaps carrying this label key are not synced.", nullptr},
 };
 
-std::string s(vcp_str v) { return v.ptr ? std::string(v.ptr, v.len) : std::string(); }
+std::string s(vcp_str v) {
+  return v.ptr ? std::string(v.ptr, v.len) : std::string();
+}
 
-void error(const std::string& msg) { g_host->set_error(g_ctx, vcp_str{msg.data(), msg.size()}); }
+void error(const std::string& msg) {
+  g_host->set_error(g_ctx, vcp_str{msg.data(), msg.size()});
+}
 
 vcp_status on_init(const vcp_host_api* host, vcp_host_ctx* ctx, void** state) {
   g_host = host;
@@ -126,4 +130,6 @@ const vcp_plugin kPlugin = {
 
 }  // namespace
 
-extern "C" VCP_EXPORT const vcp_plugin* vcp_plugin_entry_v1(void) { return &kPlugin; }
+extern "C" VCP_EXPORT const vcp_plugin* vcp_plugin_entry_v1(void) {
+  return &kPlugin;
+}

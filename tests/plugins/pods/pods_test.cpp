@@ -571,7 +571,8 @@ TEST_CASE("back-sync binds the virtual pod to the host's node, then copies the h
   check_same(parse_or_fail(status.out), expected);
 }
 
-TEST_CASE("every write's answer is read: a Binding answered after the pod's watch event, a pod deleted mid-write") {
+TEST_CASE(
+    "every write's answer is read: a Binding answered after the pod's watch event, a pod deleted mid-write") {
   Harness h;
   auto [vpod, hpod] = scheduled_refs_pod(h);
   h.back_sync(vpod, hpod);

@@ -275,7 +275,8 @@ TEST_CASE("first service IP and base64") {
   CHECK(vc::cli::base64("fo") == "Zm8=");
   CHECK(vc::cli::base64("foo") == "Zm9v");
   std::string back;
-  for (const std::string& in : std::vector<std::string>{"", "f", "fo", "foo", std::string("\0\xff\x10 bytes", 9)}) {
+  for (const std::string& in :
+       std::vector<std::string>{"", "f", "fo", "foo", std::string("\0\xff\x10 bytes", 9)}) {
     REQUIRE(vc::cli::unbase64(vc::cli::base64(in), &back));
     CHECK(back == in);
   }

@@ -45,8 +45,8 @@ TEST_CASE("remaining_after_delete tells an object still terminating from one alr
   CHECK(remaining_after_delete(R"({"metadata":{"name":"p","resourceVersion":"9","finalizers":["x/y"],
     "deletionTimestamp":"2026-01-01T00:00:00Z","deletionGracePeriodSeconds":0}})") != nullptr);
   // A Status answer, and an object without deletionTimestamp (an immediate delete of a ConfigMap).
-  CHECK(remaining_after_delete(R"({"kind":"Status","apiVersion":"v1","status":"Success","details":{"name":"c"}})") ==
-        nullptr);
+  CHECK(remaining_after_delete(
+            R"({"kind":"Status","apiVersion":"v1","status":"Success","details":{"name":"c"}})") == nullptr);
   CHECK(remaining_after_delete(R"({"metadata":{"name":"c","resourceVersion":"3"}})") == nullptr);
   CHECK(remaining_after_delete("not json") == nullptr);
 }
@@ -75,8 +75,9 @@ TEST_CASE("observe_delete_answer keeps a terminating object and forgets a delete
 }
 
 TEST_CASE("make_object keeps working across a large object (whose parser memory is given back)") {
-  std::string big = R"({"metadata":{"name":"big","namespace":"ns","uid":"u","resourceVersion":"7"},"data":{"x":")" +
-                    std::string(200 * 1024, 'x') + "\"}}";
+  std::string big =
+      R"({"metadata":{"name":"big","namespace":"ns","uid":"u","resourceVersion":"7"},"data":{"x":")" +
+      std::string(200 * 1024, 'x') + "\"}}";
   for (int round = 0; round < 2; round++) {
     auto o = vc::informer::make_object(big);
     REQUIRE(o);
@@ -94,8 +95,8 @@ TEST_CASE("identity fields are views of one block; an absurdly long mark is cut,
   // 256 KiB: the fields sit at 16-bit offsets, each cut at 8 KiB (names are at most 253 bytes).
   std::string huge(20000, 'a');
   auto o = vc::informer::make_object(R"({"metadata":{"name":"web-1","namespace":"shop","uid":"u1",)"
-                                     R"("annotations":{"vcluster.loft.sh/object-name":")" + huge +
-                                     R"(","vcluster.loft.sh/object-uid":"ou"}}})");
+                                     R"("annotations":{"vcluster.loft.sh/object-name":")" +
+                                     huge + R"(","vcluster.loft.sh/object-uid":"ou"}}})");
   REQUIRE(o);
   CHECK(o->name() == "web-1");
   CHECK(o->namespace_() == "shop");

@@ -52,7 +52,8 @@ TEST_CASE("a large text (a ConfigMap of a megabyte) packs and unpacks, repetitiv
   std::mt19937 rng(11);
   std::string random_text, repetitive;
   for (int i = 0; i < (1 << 20); i++) random_text.push_back(static_cast<char>(' ' + rng() % 90));
-  while (repetitive.size() < (1 << 20)) repetitive += R"({"key":"value-)" + std::to_string(rng() % 1000) + "\"},";
+  while (repetitive.size() < (1 << 20))
+    repetitive += R"({"key":"value-)" + std::to_string(rng() % 1000) + "\"},";
   CHECK(roundtrip(random_text, nullptr) == random_text);
   CHECK(roundtrip(repetitive, nullptr) == repetitive);
   CHECK(pack(repetitive, nullptr).size() < repetitive.size() / 4);

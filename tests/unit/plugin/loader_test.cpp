@@ -124,18 +124,18 @@ TEST_CASE("an entry function returning NULL is refused") {
 const std::string kAbi = std::to_string(VCP_ABI_MAJOR) + "." + std::to_string(VCP_ABI_MINOR);
 
 TEST_CASE("a plugin built for another major ABI is refused, naming both versions") {
-  CHECK(refusal("abi-major-mismatch") ==
-        "plugin fixture-abi-major (" + fixture_path("abi-major-mismatch") +
-            ") was built for plugin ABI 2.0 but this syncer speaks " + kAbi + "; rebuild "
-            "the plugin against vcp/plugin.h 1.x");
+  CHECK(refusal("abi-major-mismatch") == "plugin fixture-abi-major (" + fixture_path("abi-major-mismatch") +
+                                             ") was built for plugin ABI 2.0 but this syncer speaks " + kAbi +
+                                             "; rebuild "
+                                             "the plugin against vcp/plugin.h 1.x");
 }
 
 TEST_CASE("a plugin built for a newer minor ABI is refused, not warned about") {
   // The versions come from the header, so the expected sentence follows every minor bump.
-  CHECK(refusal("abi-minor-newer") == "plugin fixture-abi-minor (" + fixture_path("abi-minor-newer") +
-                                          ") needs ABI 1." + std::to_string(VCP_ABI_MINOR + 1) +
-                                          ", this syncer provides " + kAbi +
-                                          "; upgrade the syncer or rebuild the plugin against vcp/plugin.h " + kAbi);
+  CHECK(refusal("abi-minor-newer") ==
+        "plugin fixture-abi-minor (" + fixture_path("abi-minor-newer") + ") needs ABI 1." +
+            std::to_string(VCP_ABI_MINOR + 1) + ", this syncer provides " + kAbi +
+            "; upgrade the syncer or rebuild the plugin against vcp/plugin.h " + kAbi);
 }
 
 TEST_CASE("a resource with an empty kind is refused, naming its index and resource") {
@@ -388,9 +388,10 @@ TEST_CASE("a resource spelled in a way the API server would not accept is refuse
 TEST_CASE("a resource with unknown flags, role or name mapping is refused") {
   MemPlugin m;
   m.res[0].flags = VCP_RES_NAMESPACED | 0x20;
-  CHECK(m.refusal() == kMe +
-                           " resource #0 (configmaps) sets unknown flags 0x20; use only VCP_RES_NAMESPACED, "
-                           "VCP_RES_STATUS, VCP_RES_KEEP_ON_DELETE, VCP_RES_RECREATE_ON_UID and VCP_RES_UNCACHED");
+  CHECK(m.refusal() ==
+        kMe +
+            " resource #0 (configmaps) sets unknown flags 0x20; use only VCP_RES_NAMESPACED, "
+            "VCP_RES_STATUS, VCP_RES_KEEP_ON_DELETE, VCP_RES_RECREATE_ON_UID and VCP_RES_UNCACHED");
   MemPlugin u;
   u.res[0].flags = VCP_RES_NAMESPACED | VCP_RES_UNCACHED;
   CHECK(u.refusal().find("resource #0 (configmaps) sets VCP_RES_UNCACHED on a resource it owns") !=

@@ -205,7 +205,8 @@ TEST_CASE("held keys wait while urgent ones run, and go as soon as the hold is r
   CHECK(order.size() == 1);
   CHECK(q->core().len() == 1);
   q->hold(false);
-  REQUIRE(run_until(&loop, [&] { return order.size() == 2; }, 2s));
+  REQUIRE(run_until(
+      &loop, [&] { return order.size() == 2; }, 2s));
   CHECK(order.back() == "status");
   REQUIRE(run_until(&loop, [&] { return q->in_flight() == 0; }));
   close_and_check(&loop, *q);
