@@ -104,7 +104,7 @@ main() {
 say "starting the host and the virtual cluster"
 t=$SECONDS
 start_cluster host host
-VC_BED_SERVICE_CIDR=10.96.0.0/16 VC_BED_APISERVER_ARGS="--feature-gates=BoundServiceAccountTokenVolume=true" \
+VC_BED_SERVICE_CIDR=10.96.0.0/16 \
   start_cluster virt virtual
 echo "clusters up in $((SECONDS - t)) s"
 . "$WORK/host/env"

@@ -161,6 +161,10 @@ std::vector<std::string> apiserver_flags(const ManifestOptions& o, const std::st
       // The virtual `kubernetes` Service mirrors the vcluster Service (spec §4.3), so the API server must
       // not write its own pod IP into the Endpoints.
       "--endpoint-reconciler-type=none",
+      // Pods get the projected kube-api-access volume (a token bound to the pod), as from Kubernetes 1.21 on;
+      // v1.20 has it behind this gate. The legacy token Secret holds a token that never expires, which the
+      // syncer would copy to the host namespace.
+      "--feature-gates=BoundServiceAccountTokenVolume=true",
   };
 }
 
@@ -231,6 +235,7 @@ void control_plane(const ManifestOptions& o, Value* containers, Value* init_cont
     k3s_args.push_back("--flannel-backend=none");
     k3s_args.push_back("--kube-controller-manager-arg=controllers=" + std::string(kVirtualControllers));
     k3s_args.push_back("--kube-apiserver-arg=endpoint-reconciler-type=none");
+    k3s_args.push_back("--kube-apiserver-arg=feature-gates=BoundServiceAccountTokenVolume=true");
     k3s_args.push_back("--service-cidr=" + o.service_cidr);
     // k3s uses CA files it finds in <data-dir>/server/tls before its first start instead of making its own
     // (k3s "custom CA certificates"), so the admin kubeconfig in vc-NAME, signed by the same CA, works.

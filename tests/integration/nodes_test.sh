@@ -21,7 +21,7 @@ BEAT=5 # nodesim's status heartbeat interval: eight times the default, so a stor
 
 start_cluster host host
 # As the pods end-to-end test: Service IPs from the host's range, and the projected token volume.
-VC_BED_SERVICE_CIDR=10.96.0.0/16 VC_BED_APISERVER_ARGS="--feature-gates=BoundServiceAccountTokenVolume=true" \
+VC_BED_SERVICE_CIDR=10.96.0.0/16 \
   start_cluster virt virtual
 # shellcheck disable=SC2154 # KC_host and KC_virt are set by start_cluster
 hk() { kubectl --kubeconfig "$KC_host" "$@" 2>/dev/null; }

@@ -14,9 +14,9 @@ VC=my-vcluster
 HNS=vcluster-$VC
 
 start_cluster host host
-# The virtual cluster allocates Service IPs from the host's range, and its ServiceAccount admission
-# injects the projected kube-api-access volume (token + kube-root-ca.crt) as Kubernetes >= 1.21 does.
-VC_BED_SERVICE_CIDR=10.96.0.0/16 VC_BED_APISERVER_ARGS="--feature-gates=BoundServiceAccountTokenVolume=true" \
+# The virtual cluster allocates Service IPs from the host's range; its ServiceAccount admission injects the
+# projected kube-api-access volume (token + kube-root-ca.crt), as the bed's virtual role always has it.
+VC_BED_SERVICE_CIDR=10.96.0.0/16 \
   start_cluster virt virtual
 hk() { kubectl --kubeconfig "$KC_host" "$@" 2>/dev/null; }
 vk() { kubectl --kubeconfig "$KC_virt" "$@" 2>/dev/null; }

@@ -22,9 +22,7 @@ HNS=vcluster-$VC
 start_cluster host host
 # As the pods end-to-end test (Service IPs from the host's range, the projected token volume), plus the
 # virtual cluster's own kube-scheduler, which vcluster runs when sync.nodes.enableScheduler is on.
-VC_BED_SCHEDULER=1 VC_BED_SERVICE_CIDR=10.96.0.0/16 \
-  VC_BED_APISERVER_ARGS="--feature-gates=BoundServiceAccountTokenVolume=true" \
-  start_cluster virt virtual
+VC_BED_SCHEDULER=1 VC_BED_SERVICE_CIDR=10.96.0.0/16 start_cluster virt virtual
 # shellcheck disable=SC2154 # KC_host and KC_virt are set by start_cluster
 hk() { kubectl --kubeconfig "$KC_host" "$@" 2>/dev/null; }
 # shellcheck disable=SC2154

@@ -119,6 +119,8 @@ TEST_CASE("the k8s distro: objects in apply order, no ClusterRole without cluste
     names.push_back(c.find("name")->as_string());
   CHECK(names == std::vector<std::string>{"etcd", "kube-apiserver", "kube-controller-manager", "syncer"});
   CHECK(has_arg(*container(*sts, "kube-apiserver"), "--service-cluster-ip-range=10.96.0.0/16"));
+  // Pods get tokens bound to them (the projected kube-api-access volume), not the legacy token Secret.
+  CHECK(has_arg(*container(*sts, "kube-apiserver"), "--feature-gates=BoundServiceAccountTokenVolume=true"));
   CHECK(has_arg(*container(*sts, "kube-controller-manager"),
                 "--controllers=" + std::string(vc::cli::kVirtualControllers)));
   const Value* syncer = container(*sts, "syncer");
@@ -224,6 +226,7 @@ TEST_CASE("k3s and k0s place the CLI's certificates before their first start") {
   auto objs = vc::cli::render_cluster_manifests(o);
   const Value* k3s = container(*find(objs, "StatefulSet", "demo"), "k3s");
   CHECK(has_arg(*k3s, "--service-cidr=10.96.0.0/16"));
+  CHECK(has_arg(*k3s, "--kube-apiserver-arg=feature-gates=BoundServiceAccountTokenVolume=true"));
 }
 
 TEST_CASE("the kubeconfig Secrets load as kubeconfigs and name the right servers") {
