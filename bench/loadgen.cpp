@@ -15,9 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +61,10 @@ Flags:
                            exist, running, gone (source side), host-exist, host-running, host-gone
   --timeout S              give up after S seconds (default 600); exit 1
   --label K=V              extra pod label (repeatable)
+  --pod-template FILE      create this JSON pod instead of the bare one (action create): every @NAME@ in
+                           it becomes the pod's name and every @PREFIX@ the prefix; it must carry the
+                           label loadgen=@PREFIX@ for the watch to see it. For measuring what a bigger
+                           pod (e.g. the syncer's translation of one) costs the API server
   --log-level LEVEL        (default warn)
 
 Output: human-readable lines, then one line "RESULT key=value ..." with every figure (seconds since the
@@ -78,6 +84,7 @@ double epoch_s() {
 struct Flags {
   std::string kubeconfig, ns = "bench", prefix = "p", action = "create", image = "nginx";
   std::string host_kubeconfig, host_ns, host_suffix, log_level = "warn";
+  std::string pod_template;  // --pod-template: the file's text
   long pods = 1000, start = 0, connections = 16, in_flight = 0, timeout = 600;
   double rate = 0;
   bool configmaps = false, secrets = false;
@@ -146,8 +153,16 @@ std::string json_str(std::string_view s) {
   return out + "\"";
 }
 
+std::string replace_all(std::string s, std::string_view from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+  return s;
+}
+
 std::string pod_body(const App& a, long i) {
   std::string name = pod_name(a, i);
+  if (!a.f.pod_template.empty())
+    return replace_all(replace_all(a.f.pod_template, "@NAME@", name), "@PREFIX@", a.f.prefix);
   std::string labels = "\"loadgen\":" + json_str(a.f.prefix);
   for (auto& kv : a.f.labels) {
     size_t eq = kv.find('=');
@@ -664,7 +679,17 @@ int parse(int argc, char** argv, Flags* f) {
       f->log_level = v;
     else if (k == "--label")
       f->labels.push_back(v);
-    else if (k == "--pods")
+    else if (k == "--pod-template") {
+      std::ifstream in(v);
+      std::stringstream text;
+      text << in.rdbuf();
+      f->pod_template = text.str();
+      if (!in || f->pod_template.find("@NAME@") == std::string::npos) {
+        std::fprintf(stderr, "vcluster-loadgen: --pod-template %s: cannot read it, or it has no @NAME@\n",
+                     v.c_str());
+        return 2;
+      }
+    } else if (k == "--pods")
       good = num(&f->pods, 1);
     else if (k == "--start")
       good = num(&f->start, 0);

@@ -3,7 +3,7 @@
 # cluster, vcluster-syncer with the pods (and nodes) plugins, and vcluster-loadgen. Prints one table of
 # figures; asserts nothing. See docs/benchmarks.md for what each row means and the figures measured here.
 #
-# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|waiting|headline|steady|memory|restart|cost|limit|dns-late]
+# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|waiting|headline|steady|memory|restart|cost|limit|dns-late|podsize]
 #                     [--connections 16] [--syncer-connections "16 64"] [--rate 50] [--steady-seconds 20] [--dns-delay 3]
 #                     [--build build-bench] [--out DIR] [--perf] [--nice N]
 #   --pods N          pods per burst (limit, burst, waiting, restart, dns-late)
@@ -42,8 +42,8 @@ while (($#)); do
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
-case $SCENARIO in all|burst|waiting|headline|steady|memory|restart|cost|limit|dns-late) ;; *)
-  echo "run.sh: --scenario must be all, burst, waiting, headline, steady, memory, restart, cost, limit or dns-late" >&2; exit 2 ;;
+case $SCENARIO in all|burst|waiting|headline|steady|memory|restart|cost|limit|dns-late|podsize) ;; *)
+  echo "run.sh: --scenario must be all, burst, waiting, headline, steady, memory, restart, cost, limit, dns-late or podsize" >&2; exit 2 ;;
 esac
 if [ -n "$NICE" ]; then renice -n "$NICE" -p $$ >/dev/null || { echo "run.sh: renice $NICE failed" >&2; exit 1; }; fi
 [ -n "$SYNC_CONNS" ] || SYNC_CONNS=$CONN
@@ -500,7 +500,56 @@ phase_dnslate() {
   stop_syncer
 }
 
+### What the pod's size costs the host API server: the limit's bare pod, the seed's nginx pod as the tenant
+### writes it (with the kube-api-access volume admission adds), and the pods plugin's translation of that pod
+### (both from the plugin's golden files), each created N times straight on the host. Every pod is bound to a
+### node that does not exist, so neither the scheduler nor nodesim adds work; they are force-deleted after.
+### Two rounds, to see the order's effect.
+phase_podsize() {
+  local golden=$ROOT/tests/plugins/pods/golden kind f t round
+  local -A base=()
+  for kind in bare virtual host; do
+    t=$OUT/podsize-$kind.json
+    python3 - "$kind" "$golden/nginx.$kind.json" "$t" <<'PY' || { echo "podsize: cannot make $t" >&2; return 1; }
+import json, sys
+kind, src, out = sys.argv[1:4]
+if kind == "bare":  # the load generator's own pod
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "@NAME@"},
+           "spec": {"containers": [{"name": "c", "image": "nginx",
+                                    "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}}}],
+                    "terminationGracePeriodSeconds": 5}}
+else:
+    pod = json.load(open(src))
+    for k in ("namespace", "uid", "resourceVersion", "creationTimestamp", "ownerReferences", "generateName"):
+        pod["metadata"].pop(k, None)
+    pod.pop("status", None)
+pod["metadata"]["name"] = "@NAME@"
+pod["metadata"].setdefault("labels", {})["loadgen"] = "@PREFIX@"
+pod["spec"]["nodeName"] = "podsize-nowhere"
+json.dump(pod, open(out, "w"), separators=(",", ":"))
+PY
+  done
+  for round in 1 2; do
+    for kind in bare virtual host; do
+      t=$OUT/podsize-$kind.json
+      say "pod size, round $round: $PODS $kind pods created directly on the host API server, $CONN connections"
+      f=$OUT/podsize-$kind-$round.out
+      "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix "z$kind" \
+        --pods "$PODS" --pod-template "$t" --until created | tee "$f" | sed -u 's/^/    /'
+      [ -n "${base[$round]:-}" ] || base[$round]=$(result "$f" created_s)
+      row "pod size, round $round: $PODS $kind pods on the host API server ($(wc -c <"$t") B each)" \
+        "$(fmt "$(result "$f" created_s)") s" "$(ratio "$(result "$f" created_s)" "${base[$round]}")× the bare pod"
+      # One DeleteCollection with grace 0: no kubelet will ever confirm these pods' deletion.
+      hk delete --raw "/api/v1/namespaces/bench-limit/pods?labelSelector=loadgen%3Dz$kind&gracePeriodSeconds=0" \
+        >/dev/null 2>&1
+      poll 120 'test "$(hk -n bench-limit get pods -l loadgen=z$kind -o name 2>/dev/null | wc -l)" = 0' ||
+        echo "    (pods z$kind still there after 120 s)"
+    done
+  done
+}
+
 case $SCENARIO in
+  podsize) phase_podsize ;;
   all) phase_limit; phase_burst; phase_waiting; phase_restart; phase_steady; phase_dnslate ;;
   limit) phase_limit ;;
   burst) phase_limit; phase_burst ;;
