@@ -727,6 +727,10 @@ int parse(int argc, char** argv, Flags* f) {
                  f->action.c_str());
     return 2;
   }
+  if (!f->pod_template.empty() && f->action != "create") {
+    std::fprintf(stderr, "vcluster-loadgen: --pod-template is for --action create only\n");
+    return 2;
+  }
   if (f->action == "emulate" && (f->host_kubeconfig.empty() || f->host_suffix.empty())) {
     std::fprintf(
         stderr,
