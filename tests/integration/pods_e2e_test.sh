@@ -89,15 +89,21 @@ vtoken=$(hk -n "$HNS" get secrets -l "vcluster.loft.sh/managed-by=$VC" \
   -o jsonpath='{range .items[*]}{.metadata.annotations.vcluster\.loft\.sh/object-name}{" "}{.data.*}{"\n"}{end}' |
   awk -v n="$vpod-sa-token" '$1 == n {print $2; exit}' | base64 -d 2>/dev/null)
 virt_server=$(. "$WORK/virt/env" && echo "$VC_API_SERVER") virt_ca=$(. "$WORK/virt/env" && echo "$VC_CA_CERT")
-# No kubeconfig: its client certificate would authenticate the request before the token is looked at.
-tok_k() { kubectl --kubeconfig /dev/null --server "$virt_server" --certificate-authority "$virt_ca" --token "$vtoken" "$@" </dev/null; }
+# tok_k TOKEN ARGS...: kubectl against the virtual API server with only that token. No kubeconfig: its client
+# certificate would authenticate the request before the token is looked at.
+tok_k() {
+  local t=$1
+  shift
+  kubectl --kubeconfig /dev/null --server "$virt_server" --certificate-authority "$virt_ca" --token "$t" "$@" </dev/null
+}
+refused() { ! tok_k "$1" get --raw /api >/dev/null 2>&1; }
+# The list is refused (kubectl exits 1); the refusal names the token's user.
+names_sa() { grep -q "system:serviceaccount:demo-nginx:default" <<<"$(tok_k "$vtoken" -n kube-system get secrets 2>&1)"; }
 check "the host token Secret of $vpod holds a token" test -n "$vtoken"
-check "the host Secret's token authenticates to the virtual API server" tok_k get --raw /api
+check "the host Secret's token authenticates to the virtual API server" tok_k "$vtoken" get --raw /api
 # The control: the same token with its signature cut short is refused, so the check above is the token's doing.
-check "the token with a damaged signature is refused" \
-  bash -c "$(declare -f tok_k); vtoken='${vtoken%????}'AAAA virt_server='$virt_server' virt_ca='$virt_ca'; ! tok_k get --raw /api >/dev/null 2>&1"
-check "as system:serviceaccount:demo-nginx:default" \
-  bash -c "$(declare -f tok_k); vtoken='$vtoken' virt_server='$virt_server' virt_ca='$virt_ca'; tok_k -n kube-system get secrets 2>&1 | grep -q 'system:serviceaccount:demo-nginx:default'"
+check "the token with a damaged signature is refused" refused "${vtoken%????}AAAA"
+check "as system:serviceaccount:demo-nginx:default" names_sa
 jwt_alg=$(printf %s "$vtoken" | cut -d. -f1 | tr '_-' '/+' | awk '{n = length($0) % 4; if (n) $0 = $0 substr("===", 1, 4 - n); print}' |
   base64 -d 2>/dev/null | grep -o '"alg":"[A-Z0-9]*"')
 check "the token is signed ES256 ($jwt_alg)" test "$jwt_alg" = '"alg":"ES256"'
