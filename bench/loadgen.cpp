@@ -46,8 +46,10 @@ Flags:
   --prefix P               pod names are P-I, label loadgen=P (default p)
   --action A               create, delete, emulate or none (default create). emulate does, per pod, what
                            the syncer's create path needs, as a client with nothing else to do: the
-                           virtual pod, a TokenRequest for it, the host token Secret, the host pod
-                           (the API servers' floor for that path; run it without a syncer)
+                           virtual pod, a TokenRequest for it, its token into a host token Secret, the
+                           host pod (the API servers' floor for that path; run it without a syncer)
+  --token-secrets T        emulate: shared (default: tokens batched into Secrets of 64 keys, one write
+                           per Secret at a time, as the pods plugin does) or per-pod (a Secret per pod)
   --connections C          keep-alive connections (default 16)
   --in-flight M            requests outstanding at most (default C: one per connection)
   --rate R                 pods per second; 0 = as fast as the connections allow (default 0)
@@ -84,7 +86,8 @@ double epoch_s() {
 struct Flags {
   std::string kubeconfig, ns = "bench", prefix = "p", action = "create", image = "nginx";
   std::string host_kubeconfig, host_ns, host_suffix, log_level = "warn";
-  std::string pod_template;  // --pod-template: the file's text
+  std::string pod_template;              // --pod-template: the file's text
+  std::string token_secrets = "shared";  // --token-secrets (emulate)
   long pods = 1000, start = 0, connections = 16, in_flight = 0, timeout = 600;
   double rate = 0;
   bool configmaps = false, secrets = false;
@@ -102,6 +105,16 @@ struct PodTimes {
   bool src_present = false, host_present = false;
   int attempts = 0;
   std::string uid, token;  // --action emulate: the virtual pod's uid, then its token
+  long shard = -1;         // --token-secrets shared: the token Secret its token went to
+};
+
+// --action emulate --token-secrets shared: the token Secrets shared by the pods, as the pods plugin writes
+// them: at most 64 keys each, one write per Secret at a time, tokens that come meanwhile in the next write.
+struct TokenShard {
+  long keys = 0;
+  bool exists = false, writing = false;
+  int attempts = 0;
+  std::vector<long> pending, sending;  // pods whose token waits, is being written
 };
 
 struct App {
@@ -120,6 +133,7 @@ struct App {
   long src_present = 0, host_present = 0, src_running = 0, host_running = 0, src_seen = 0, host_seen = 0;
   long src_gone = 0, host_gone = 0;
   std::map<std::string, long> error_kinds;
+  std::vector<TokenShard> shards;
   bool started = false, finished = false;
   int synced_needed = 0;
   uv_timer_t tick{}, deadline{};
@@ -414,6 +428,73 @@ std::string string_at(const std::string& body, std::initializer_list<const char*
   return el.get(v) == simdjson::SUCCESS ? std::string(v) : "";
 }
 
+void emulate_step(App* a, long i, int stage);
+
+std::string shard_name(const App& a, long shard) {
+  return a.f.prefix + "-sa-tokens-" + std::to_string(shard) + a.f.host_suffix;
+}
+
+// Sends the tokens waiting for shard `s`, unless its write is on its way; the answer sends their pods on.
+void flush_shard(App* a, long s) {
+  TokenShard& sh = a->shards[static_cast<size_t>(s)];
+  if (sh.writing || sh.pending.empty()) return;
+  sh.writing = true;
+  sh.sending = std::move(sh.pending);
+  sh.pending.clear();
+  std::string data;
+  for (long i : sh.sending) {
+    data += data.empty() ? "{" : ",";
+    data += json_str(pod_name(*a, i)) + ":" + json_str(a->t[static_cast<size_t>(i)].token);
+  }
+  data += "}";
+  auto cb = [a, s](kube::Result r) {
+    if (a->finished) return;
+    TokenShard& sh = a->shards[static_cast<size_t>(s)];
+    sh.writing = false;
+    if (!r.ok()) {
+      if ((retryable(r) || r.status == 409 || r.status == 404) && sh.attempts < 20) {
+        sh.attempts++;
+        a->retries++;
+        sh.exists = r.status == 409 || (sh.exists && r.status != 404);
+        sh.pending.insert(sh.pending.begin(), sh.sending.begin(), sh.sending.end());
+        sh.sending.clear();
+        flush_shard(a, s);
+        return;
+      }
+      for (long i : sh.sending)
+        answered(a, i, false, false, std::to_string(r.status) + " " + r.reason + " (token Secret)");
+      sh.sending.clear();
+      return;
+    }
+    sh.exists = true;
+    std::vector<long> done = std::move(sh.sending);
+    sh.sending.clear();
+    flush_shard(a, s);
+    for (long i : done) emulate_step(a, i, 3);
+  };
+  if (sh.exists) {
+    a->host->patch(a->secrets, a->f.host_ns, shard_name(*a, s), kube::PatchType::kMerge,
+                   "{\"stringData\":" + data + "}", cb);
+  } else {
+    a->host->create(
+        a->secrets, a->f.host_ns,
+        "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":" + json_str(shard_name(*a, s)) +
+            ",\"labels\":{\"loadgen\":" + json_str(a->f.prefix) + "}},\"stringData\":" + data + "}",
+        cb);
+  }
+}
+
+// A pod's token goes into the first shard with room.
+void place_token(App* a, long i) {
+  size_t s = 0;
+  while (s < a->shards.size() && a->shards[s].keys >= 64) s++;
+  if (s == a->shards.size()) a->shards.emplace_back();
+  a->shards[s].keys++;
+  a->shards[s].pending.push_back(i);
+  a->t[static_cast<size_t>(i)].shard = static_cast<long>(s);
+  flush_shard(a, static_cast<long>(s));
+}
+
 void emulate_step(App* a, long i, int stage) {
   std::string name = pod_name(*a, i);
   std::string hname = name + a->f.host_suffix;
@@ -455,6 +536,10 @@ void emulate_step(App* a, long i, int stage) {
           cb, "default", "token");
       break;
     case 2:
+      if (a->f.token_secrets == "shared") {
+        place_token(a, i);
+        break;
+      }
       a->host->create(a->secrets, a->f.host_ns,
                       "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":" +
                           json_str(name + "-sa-token" + a->f.host_suffix) + ",\"labels\":{\"loadgen\":" +
@@ -468,11 +553,14 @@ void emulate_step(App* a, long i, int stage) {
       std::string from = "\"metadata\":{\"name\":" + json_str(name);
       body.replace(body.find(from), from.size(), "\"metadata\":{\"name\":" + json_str(hname));
       std::string spec = "\"spec\":{";
+      const std::string secret =
+          p.shard >= 0 ? "{\"secretName\":" + json_str(shard_name(*a, p.shard)) +
+                             ",\"items\":[{\"key\":" + json_str(name) + ",\"path\":\"token\"}]}"
+                       : "{\"secretName\":" + json_str(name + "-sa-token" + a->f.host_suffix) + "}";
       body.replace(
           body.find(spec), spec.size(),
-          "\"spec\":{\"automountServiceAccountToken\":false,\"volumes\":[{\"name\":\"token\",\"secret\":"
-          "{\"secretName\":" +
-              json_str(name + "-sa-token" + a->f.host_suffix) + "}}],");
+          "\"spec\":{\"automountServiceAccountToken\":false,\"volumes\":[{\"name\":\"token\",\"secret\":" +
+              secret + "}],");
       a->host->create(a->pods, a->f.host_ns, std::move(body), cb);
     }
   }
@@ -675,6 +763,8 @@ int parse(int argc, char** argv, Flags* f) {
       f->host_ns = v;
     else if (k == "--host-suffix")
       f->host_suffix = v;
+    else if (k == "--token-secrets")
+      f->token_secrets = v;
     else if (k == "--log-level")
       f->log_level = v;
     else if (k == "--label")
@@ -725,6 +815,11 @@ int parse(int argc, char** argv, Flags* f) {
   if (f->action != "create" && f->action != "delete" && f->action != "none" && f->action != "emulate") {
     std::fprintf(stderr, "vcluster-loadgen: --action must be create, delete, emulate or none, got '%s'\n",
                  f->action.c_str());
+    return 2;
+  }
+  if (f->token_secrets != "shared" && f->token_secrets != "per-pod") {
+    std::fprintf(stderr, "vcluster-loadgen: --token-secrets must be shared or per-pod, got '%s'\n",
+                 f->token_secrets.c_str());
     return 2;
   }
   if (!f->pod_template.empty() && f->action != "create") {

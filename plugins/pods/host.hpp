@@ -79,6 +79,12 @@ class Host {
     if (!api_->cache_get(ctx_, side, res, view(ns), view(name), &out)) return std::nullopt;
     return vc::json::parse(std::string_view(out.ptr, out.len));
   }
+  // A cached object's text, borrowed until the hook returns; empty when absent.
+  std::string_view text(vcp_side side, uint32_t res, std::string_view ns, std::string_view name) const {
+    vcp_str out{};
+    if (!api_->cache_get(ctx_, side, res, view(ns), view(name), &out)) return {};
+    return std::string_view(out.ptr, out.len);
+  }
   bool has(vcp_side side, uint32_t res, std::string_view ns, std::string_view name) const {
     vcp_str out{};
     return api_->cache_get(ctx_, side, res, view(ns), view(name), &out) != 0;

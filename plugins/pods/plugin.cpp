@@ -7,6 +7,8 @@
 // with VCP_WAIT; the engine wakes the pod's key when the object or the write result arrives.
 #include <vcp/plugin.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <exception>
@@ -91,15 +93,47 @@ const vcp_config_key kConfigKeys[] = {
 };
 
 // Writes the plugin has in flight for one pod, so that a key woken again before its write finished does not
-// submit the same write twice. Tokens are held only until the host token Secret exists.
+// submit the same write twice. Tokens are held only until they are handed to a token Secret's write.
 struct PodOps {
   uint64_t delete_host = 0;
   uint64_t delete_virtual = 0;
   uint64_t bind = 0;
   std::string bound_to;  // a Binding to this node was answered 2xx or 409; the pod's watch event follows
-  uint64_t secret_write = 0;
-  std::map<std::string, uint64_t> token_requests;  // token Secret key → submit id
-  std::map<std::string, std::string> tokens;       // token Secret key → token
+  std::map<std::string, uint64_t> token_requests;  // token data key → submit id
+  std::map<std::string, std::string> tokens;       // token data key → token
+  // Until the host pod exists: the token Secret (shard) its tokens went to, and whether they are written.
+  std::string group;  // "<vns>/<shard base>"
+  int shard = -1;
+  bool token_ready = false;
+};
+
+// A token on its way into a shard, and the pod it is for.
+struct ShardAdd {
+  std::string token;
+  std::string pod;
+};
+
+// One shared host token Secret (see "Service-account tokens" below) and its writes.
+struct Shard {
+  std::string vname;      // its virtual name, <base>-<n>; the host name is its translation
+  size_t keys = 0;        // keys it holds, with those on their way
+  bool exists = false;    // seen on the host, or its create answered
+  bool deleting = false;  // its reconcile let the engine delete it; no tokens go in until it is gone
+  uint64_t write = 0;     // submit id of the write in flight
+  vcp_verb verb = VCP_VERB_CREATE;
+  std::string wake_pod;    // the pod the write's answer wakes
+  bool wake_gone = false;  // that pod was deleted: the pods of the batch look for the answer themselves
+  std::map<std::string, ShardAdd> adds, writing_adds;  // data key → token: waiting, in flight
+  std::set<std::string> removes, writing_removes;      // data keys to remove: waiting, in flight
+  std::chrono::steady_clock::time_point retry_at{};
+  unsigned failures = 0;  // failed writes in a row
+};
+
+// The shards of one virtual namespace, service account and audience set, by number.
+struct Group {
+  std::string vns;
+  std::string base;
+  std::vector<Shard> shards;
 };
 
 // A host Event's uid as a key: a Kubernetes uid is a UUID, 32 hex digits (and dashes), kept as 16 bytes. A
@@ -189,6 +223,16 @@ struct State {
   // Recently parsed pods: a reconcile hands the same virtual and host pod to on_sync and on_back_sync, and
   // an informer event runs both index functions and then on_watch_event with the same text.
   vc::json::ParseCache trees{8};
+  // Token Secrets: the groups by "<vns>/<base>"; each shard's host name → (group, number); data keys an
+  // earlier run wrote for pods not yet on the host → the shard's virtual name (probe_shards).
+  std::map<std::string, Group> groups{};
+  std::unordered_map<std::string, std::pair<std::string, size_t>> shard_hosts{};
+  std::unordered_map<std::string, std::string> recovered{};
+  bool probed = false;
+  bool shards_writing = false;  // some shard may have a write in flight (checked every 32 hook calls)
+  // Virtual pods ("ns/name") whose host pod is gone while they still exist, → the host name of the shard
+  // holding their tokens: swept once the virtual pod goes too.
+  std::unordered_map<std::string, std::string> dying{};
   std::optional<Config> cfg{};  // read once: values never change after start
 };
 
@@ -213,7 +257,8 @@ bool deleting(const Value& obj) {
   return obj.at({"metadata", "deletionTimestamp"}) != nullptr;
 }
 
-// A host token Secret the plugin made for a pod (ensure_token_secret), by the marks it gave it.
+// A per-pod host token Secret (<pod>-sa-token) that earlier versions of the plugin made, by its marks. They
+// are still projected in the cache and deleted with their pod; new tokens go into shared ones (below).
 bool is_token_secret(const Value& secret) {
   return str_at(secret, {"metadata", "annotations"}, "vcluster.loft.sh/skip-backsync") == "true" &&
          str_at(secret, {"metadata", "annotations"}, "vcluster.loft.sh/object-name").ends_with(kTokenSuffix);
@@ -238,7 +283,7 @@ bool in_flight(const Host& host, uint64_t& id) {
 // 2.2 MB of empty entries).
 bool idle(const PodOps& ops) {
   return ops.delete_host == 0 && ops.delete_virtual == 0 && ops.bind == 0 && ops.bound_to.empty() &&
-         ops.secret_write == 0 && ops.token_requests.empty() && ops.tokens.empty();
+         ops.token_requests.empty() && ops.tokens.empty() && ops.shard < 0;
 }
 
 // Drops a pod's entry in st.ops when it holds nothing (the hooks create one with operator[]).
@@ -259,7 +304,6 @@ void forget_ops(State& st, const std::string& pod_key) {
   stray(ops.delete_host);
   stray(ops.delete_virtual);
   stray(ops.bind);
-  stray(ops.secret_write);
   for (const auto& [k, id] : ops.token_requests) stray(id);
   st.ops.erase(it);
 }
@@ -294,42 +338,337 @@ void index_refs(void* user, vcp_str object, void (*emit)(void*, vcp_str), void* 
 }
 
 // --- Service-account tokens (§3.3, the Secret variant) ---------------------------------------------------
+//
+// vcluster's --service-account-token-secrets writes one host Secret per pod, so a pod costs the host API
+// server two writes. Here the tokens go into token Secrets shared by the pods of one virtual namespace that
+// run as the same service account and ask for the same audiences, at most kShardKeys tokens each ("shards",
+// named <sa>-sa-tokens-<hash of sa and audiences>-<n>, translated). Tokens that arrive while a shard's write
+// is on its way go into its next write, so a burst of pods costs about one host write per pod. A host pod
+// mounts only its own keys (`items`), <pod>_<uid>_<n> for its n-th token source.
+//
+// Why the grouping: the Node authorizer lets a kubelet read any Secret a pod on its node mounts. A shard
+// holds tokens of one service account and audience set only, so a node that reads it learns no identity it
+// did not already have through its own pod's token; the tokens differ only in the pod they are bound to.
+//
+// A shard's keys are removed when their pod is gone (the shard's own reconcile, on_delete, checks each key
+// against the virtual pods), and an empty shard is deleted. The writes of a shard are one at a time.
 
-// Makes sure the host token Secret of a pod exists and holds a token for every serviceAccountToken source.
-// Returns VCP_OK when it does, VCP_WAIT while a TokenRequest or the Secret write is on its way, VCP_RETRY
-// on a failed request.
-vcp_status ensure_token_secret(State& st, PodOps& ops, const Value& vpod,
-                               const std::vector<TokenSource>& sources, const std::string& secret_name) {
+constexpr std::string_view kShardMark = "-sa-tokens-";
+constexpr size_t kShardKeys = 64;
+// Secret data keys: at most 253 characters of [-._a-zA-Z0-9].
+constexpr size_t kMaxDataKey = 253;
+
+// FNV-1a, 64 bits, as hex (`digits` of them).
+std::string fnv_hex(std::string_view s, size_t digits) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  static const char* kHex = "0123456789abcdef";
+  std::string out(digits, '0');
+  for (size_t i = 0; i < digits; i++) out[i] = kHex[(h >> (60 - 4 * (i % 16))) & 0xf];
+  return out;
+}
+
+// The data keys of a pod are this prefix followed by the number of the token source. A pod name is a DNS
+// subdomain (no '_'), so the first '_' ends it; a name too long for a key is hashed, marked by an upper-case
+// 'H' no pod name can start with.
+std::string token_key_prefix(std::string_view vname, std::string_view uid) {
+  std::string p = std::string(vname) + "_" + std::string(uid) + "_";
+  if (p.size() + 4 > kMaxDataKey) p = "H" + fnv_hex(vname, 16) + "_" + std::string(uid) + "_";
+  return p;
+}
+
+// The pod name (empty when hashed) and uid of a data key.
+bool parse_token_key(std::string_view key, std::string_view* name, std::string_view* uid) {
+  size_t a = key.find('_');
+  if (a == std::string_view::npos) return false;
+  size_t b = key.find('_', a + 1);
+  if (b == std::string_view::npos) return false;
+  *name = key[0] == 'H' ? std::string_view() : key.substr(0, a);
+  *uid = key.substr(a + 1, b - a - 1);
+  return !uid->empty();
+}
+
+// The shard group of a pod: "<sa>-sa-tokens-<hash>", the hash over the service account and every token
+// source's audiences.
+std::string shard_base(const std::string& sa, const std::vector<TokenSource>& sources) {
+  std::string id = sa;
+  for (const TokenSource& s : sources) {
+    id.push_back('\n');
+    for (const Value& a : s.audiences.items()) {
+      id.append(a.string_or(""));
+      id.push_back(' ');
+    }
+  }
+  return sa + std::string(kShardMark) + fnv_hex(id, 8);
+}
+
+// A shard of ours, by the marks ensure_tokens gives it.
+bool is_token_shard(const Value& secret) {
+  return str_at(secret, {"metadata", "annotations"}, "vcluster.loft.sh/skip-backsync") == "true" &&
+         str_at(secret, {"metadata", "annotations"}, "vcluster.loft.sh/object-name").find(kShardMark) !=
+             std::string::npos;
+}
+
+// The shard `vname` of namespace `vns` in the plugin's state (made when first seen); nullptr for a name
+// that is not a shard's.
+Shard* shard_of(State& st, const std::string& vns, const std::string& vname, std::string* group_key) {
+  size_t dash = vname.rfind('-');
+  if (dash == std::string::npos || vname.find(kShardMark) == std::string::npos) return nullptr;
+  size_t idx = 0;
+  for (size_t i = dash + 1; i < vname.size(); i++) {
+    if (vname[i] < '0' || vname[i] > '9' || idx > 100000) return nullptr;
+    idx = idx * 10 + static_cast<size_t>(vname[i] - '0');
+  }
+  if (dash + 1 == vname.size()) return nullptr;
+  std::string base = vname.substr(0, dash);
+  std::string gk = key_of(vns, base);
+  Group& g = st.groups[gk];
+  g.vns = vns;
+  g.base = base;
+  while (g.shards.size() <= idx) {
+    Shard s;
+    s.vname = base + "-" + std::to_string(g.shards.size());
+    st.shard_hosts[st.host.name(vns, s.vname)] = {gk, g.shards.size()};
+    g.shards.push_back(std::move(s));
+  }
+  if (group_key) *group_key = gk;
+  return &g.shards[idx];
+}
+
+// Once per process, before the first token is placed: the shards already on the host (their key counts), and
+// which keys belong to pods not on the host yet, so that those pods use the tokens they already have.
+void probe_shards(State& st) {
+  if (st.probed) return;
+  st.probed = true;
+  const Host& host = st.host;
+  const std::string hns = host.host_namespace();
+  std::vector<std::string> texts;
+  host.list(VCP_SIDE_HOST, kSecrets, hns, [&](std::string_view text) {
+    if (text.find(kShardMark) != std::string_view::npos) texts.emplace_back(text);
+    return false;
+  });
+  for (const std::string& text : texts) {
+    auto secret = vc::json::parse(text);
+    if (!secret || !is_token_shard(*secret)) continue;
+    const std::string vns = str_at(*secret, {"metadata", "annotations"}, "vcluster.loft.sh/object-namespace");
+    const std::string vname = str_at(*secret, {"metadata", "annotations"}, "vcluster.loft.sh/object-name");
+    std::string gk;
+    Shard* sh = shard_of(st, vns, vname, &gk);
+    if (!sh) continue;
+    sh->exists = true;
+    const Value* data = secret->find("data");
+    if (!data || !data->is_object()) continue;
+    sh->keys = data->size();
+    for (const auto& [k, v] : data->members()) {
+      std::string_view pod, uid;
+      if (!parse_token_key(k, &pod, &uid) || pod.empty()) continue;
+      if (!host.has(VCP_SIDE_HOST, kPods, hns, host.name(vns, pod))) st.recovered[k] = sh->vname;
+    }
+  }
+}
+
+// Whether the cached shard holds every data key of a pod.
+bool shard_holds(const Host& host, const std::string& vns, const Shard& sh, const std::string& prefix,
+                 const std::vector<TokenSource>& sources) {
+  auto secret = host.get(VCP_SIDE_HOST, kSecrets, host.host_namespace(), host.name(vns, sh.vname));
+  const Value* data = secret ? secret->find("data") : nullptr;
+  if (!data) return false;
+  for (const TokenSource& s : sources)
+    if (!data->contains(prefix + s.key)) return false;
+  return true;
+}
+
+// Reads the answer of a shard's write in flight and sends the next one. A 2xx answer marks the pods of
+// the batch ready and wakes them; a failure puts the batch back and tries again after a growing delay (the
+// pods are woken then), so a refusing API server is not asked in a tight loop.
+void pump_shard(State& st, const std::string& gk, size_t idx) {
+  const Host& host = st.host;
+  auto git = st.groups.find(gk);
+  if (git == st.groups.end() || idx >= git->second.shards.size()) return;
+  Group& g = git->second;
+  Shard& sh = g.shards[idx];
+  const std::string hns = host.host_namespace();
+  const std::string hname = host.name(g.vns, sh.vname);
+  const auto now = std::chrono::steady_clock::now();
+  if (sh.write != 0) {
+    std::string body;
+    const int status = host.take_result(sh.write, &body);
+    if (status == 0) return;
+    sh.write = 0;
+    if (status >= 200 && status < 300) {
+      sh.exists = true;
+      sh.failures = 0;
+      for (const auto& [k, add] : sh.writing_adds) {
+        auto it = st.ops.find(key_of(g.vns, add.pod));
+        if (it != st.ops.end() && it->second.shard == static_cast<int>(idx) && it->second.group == gk) {
+          it->second.token_ready = true;
+          host.enqueue(kPods, g.vns, add.pod);
+        }
+      }
+      sh.writing_adds.clear();
+      sh.writing_removes.clear();
+    } else {
+      for (auto& [k, add] : sh.writing_adds) sh.adds.emplace(k, std::move(add));
+      for (const std::string& k : sh.writing_removes)
+        if (!sh.adds.count(k)) sh.removes.insert(k);
+      sh.writing_adds.clear();
+      sh.writing_removes.clear();
+      sh.failures++;
+      if (sh.verb == VCP_VERB_CREATE && status == 409) {
+        sh.exists = true;  // made meanwhile (or left by an earlier run): add to it
+      } else if (sh.verb == VCP_VERB_PATCH && status == 404) {
+        sh.exists = false;  // deleted meanwhile: make it again, with nothing to remove
+        sh.removes.clear();
+      } else {
+        host.log(VCP_LOG_WARN, "writing the host token Secret " + hns + "/" + hname + " answered HTTP " +
+                                   std::to_string(status) + ": " + body.substr(0, 300) +
+                                   "; the pods whose tokens it carries wait and it is written again");
+      }
+      // The first two conflicts are retried at once; anything else after 0.5 s, doubling up to 30 s.
+      const bool conflict = status == 409 || status == 404;
+      const int64_t delay_ms =
+          conflict && sh.failures <= 2 ? 0 : std::min<int64_t>(30000, 500LL << std::min(sh.failures, 6u));
+      sh.retry_at = now + std::chrono::milliseconds(delay_ms);
+      if (delay_ms > 0) {
+        std::set<std::string> woken;
+        for (const auto& [k, add] : sh.adds)
+          if (woken.insert(add.pod).second)
+            host.enqueue(kPods, g.vns, add.pod, static_cast<uint64_t>(delay_ms));
+        if (sh.adds.empty()) host.enqueue(kSecrets, g.vns, sh.vname, static_cast<uint64_t>(delay_ms));
+        return;
+      }
+    }
+  }
+  if (sh.adds.empty() && sh.removes.empty()) return;
+  if (now < sh.retry_at) return;
+  if (!sh.exists && host.has(VCP_SIDE_HOST, kSecrets, hns, hname)) sh.exists = true;
+  if (!sh.exists) sh.removes.clear();  // nothing to remove from a Secret that is not there
+  if (sh.adds.empty() && sh.removes.empty()) return;
+
+  Value body = Value::object();
+  if (!sh.exists) {
+    body["apiVersion"] = "v1";
+    body["kind"] = "Secret";
+    Value& meta = body["metadata"];
+    meta["name"] = hname;
+    meta["namespace"] = hns;
+    meta["labels"]["vcluster.loft.sh/managed-by"] = host.cluster_name();
+    meta["labels"]["vcluster.loft.sh/namespace"] = g.vns;
+    // object-name/namespace make the engine recognise the Secret as ours (its name is their translation);
+    // skip-backsync keeps it although no virtual Secret of that name exists.
+    meta["annotations"]["vcluster.loft.sh/object-name"] = sh.vname;
+    meta["annotations"]["vcluster.loft.sh/object-namespace"] = g.vns;
+    meta["annotations"]["vcluster.loft.sh/skip-backsync"] = "true";
+    body["type"] = "Opaque";
+  }
+  // stringData spares the plugin a base64 encoder; the API server stores it as data. A merge patch with a
+  // null removes a key.
+  if (!sh.adds.empty()) {
+    Value string_data = Value::object();
+    for (const auto& [k, add] : sh.adds) string_data[k] = add.token;
+    body["stringData"] = std::move(string_data);
+  }
+  if (!sh.removes.empty()) {
+    Value data = Value::object();
+    for (const std::string& k : sh.removes) data[k] = Value();
+    body["data"] = std::move(data);
+  }
+  sh.verb = sh.exists ? VCP_VERB_PATCH : VCP_VERB_CREATE;
+  // The answer wakes a pod of the batch (a pod waiting to be created, whose writes the engine sends
+  // first), or the shard's own key for removals alone.
+  const bool for_pod = !sh.adds.empty();
+  const std::string wake_pod = for_pod ? sh.adds.begin()->second.pod : std::string();
+  sh.write =
+      host.submit(VCP_SIDE_HOST, kSecrets, sh.verb, hns, sh.exists ? hname : "", "", vc::json::dump(body),
+                  for_pod ? kPods : kSecrets, g.vns, for_pod ? wake_pod : sh.vname);
+  if (sh.write == 0) {
+    host.log(VCP_LOG_WARN, "the engine refused to submit the host token Secret " + hname);
+    return;
+  }
+  sh.wake_pod = wake_pod;
+  sh.wake_gone = false;
+  sh.writing_adds = std::move(sh.adds);
+  sh.writing_removes = std::move(sh.removes);
+  sh.adds.clear();
+  sh.removes.clear();
+  st.shards_writing = true;
+}
+
+// A pod whose tokens go into a shard that is not on the host yet is woken when it appears (its watch event
+// can come before the create's answer). Not for a shard that exists: wait_for wakes at once then.
+void wait_for_shard(const Host& host, const std::string& vns, const Shard& sh, const std::string& vname) {
+  const std::string hns = host.host_namespace();
+  const std::string hname = host.name(vns, sh.vname);
+  if (!host.has(VCP_SIDE_HOST, kSecrets, hns, hname))
+    host.wait_for(VCP_SIDE_HOST, kSecrets, hns, hname, kPods, vns, vname);
+}
+
+// Makes sure the pod's tokens are in a host token Secret: a TokenRequest per token source on the virtual
+// side, then a place in a shard. Returns VCP_OK (with facts.token_secret set) when they are written,
+// VCP_WAIT while a request or write is on its way, VCP_RETRY on a failed TokenRequest.
+vcp_status ensure_tokens(State& st, PodOps& ops, const Value& vpod, const std::vector<TokenSource>& sources,
+                         PodFacts* facts) {
   const Host& host = st.host;
   const std::string hns = host.host_namespace();
   const std::string& vns = str_at(vpod, {"metadata"}, "namespace");
   const std::string& vname = str_at(vpod, {"metadata"}, "name");
   const std::string& uid = str_at(vpod, {"metadata"}, "uid");
-
-  auto current = host.get(VCP_SIDE_HOST, kSecrets, hns, secret_name);
-  if (current && str_at(*current, {"metadata", "annotations"}, "vcluster.loft.sh/object-uid") == uid) {
-    bool complete = true;
-    for (const TokenSource& s : sources)
-      complete = complete && current->at({"data"}) && current->at({"data"})->contains(s.key);
-    if (complete) {
-      ops.tokens.clear();  // the Secret holds them now; the plugin keeps no copy
-      // The Secret is usually seen before its write's answer is read: the engine applies the answer to its
-      // cache before it wakes the key, and the watch event can even come before the answer. Read the
-      // answer now, or, when it has not arrived, among the stray writes (once the host pod exists this
-      // pod's syncs no longer come here), or the engine keeps it: a whole Secret per pod.
-      if (ops.secret_write != 0 && host.take_result(ops.secret_write, nullptr) == 0)
-        st.stray_writes.push_back(ops.secret_write);
-      ops.secret_write = 0;
-      return VCP_OK;
-    }
-  }
-
   std::string sa = str_at(vpod, {"spec"}, "serviceAccountName");
   if (sa.empty()) sa = "default";
+  probe_shards(st);
+  const std::string prefix = token_key_prefix(vname, uid);
+  const std::string base = shard_base(sa, sources);
+  const std::string gk = key_of(vns, base);
+  facts->token_key_prefix = prefix;
+
+  if (ops.shard < 0 || ops.group != gk) {
+    ops.shard = -1;
+    ops.token_ready = false;
+    // Tokens placed by an earlier run for this very pod (same uid).
+    if (auto r = st.recovered.find(prefix + sources.front().key); r != st.recovered.end()) {
+      std::string rgk;
+      Shard* sh = shard_of(st, vns, r->second, &rgk);
+      if (sh && rgk == gk && shard_holds(host, vns, *sh, prefix, sources)) {
+        ops.group = gk;
+        ops.shard = static_cast<int>(&*sh - &st.groups[gk].shards[0]);
+        ops.token_ready = true;
+      }
+      for (const TokenSource& s : sources) st.recovered.erase(prefix + s.key);
+    }
+  }
+  if (ops.shard >= 0) {
+    Shard& sh = st.groups[gk].shards[static_cast<size_t>(ops.shard)];
+    facts->token_secret = host.name(vns, sh.vname);
+    pump_shard(st, gk, static_cast<size_t>(ops.shard));
+    if (ops.token_ready) return VCP_OK;
+    bool unsent = false, sent = false;
+    for (const TokenSource& s : sources) {
+      const std::string k = prefix + s.key;
+      unsent = unsent || sh.adds.count(k);
+      sent = sent || sh.writing_adds.count(k);
+    }
+    // The shard's watch event can come before its write's answer: the cache is proof enough.
+    if (!unsent && shard_holds(host, vns, sh, prefix, sources)) {
+      ops.token_ready = true;
+      return VCP_OK;
+    }
+    if (unsent || sent) {
+      // The write's answer wakes the pods it carries. Should the pod it was sent for be gone, they look
+      // for the answer themselves, once a second.
+      if (sent && sh.wake_gone) host.enqueue(kPods, vns, vname, 1000);
+      wait_for_shard(host, vns, sh, vname);
+      return VCP_WAIT;
+    }
+    // Neither written nor on its way (the shard went away meanwhile): ask for tokens again.
+    ops.shard = -1;
+    facts->token_secret.clear();
+  }
+
   bool missing = false;
   for (const TokenSource& s : sources) {
-    if (ops.tokens.count(s.key)) continue;
-    if (auto it = ops.token_requests.find(s.key); it != ops.token_requests.end()) {
+    const std::string k = prefix + s.key;
+    if (ops.tokens.count(k)) continue;
+    if (auto it = ops.token_requests.find(k); it != ops.token_requests.end()) {
       std::string body;
       int status = host.take_result(it->second, &body);
       if (status == 0) {
@@ -345,7 +684,7 @@ vcp_status ensure_token_secret(State& st, PodOps& ops, const Value& vpod,
                        "; the pod waits for a token before it is created on the host");
         return VCP_RETRY;
       }
-      ops.tokens[s.key] = token;
+      ops.tokens[k] = token;
       continue;
     }
     Value req = Value::object();
@@ -364,56 +703,90 @@ vcp_status ensure_token_secret(State& st, PodOps& ops, const Value& vpod,
       host.set_error("the engine refused to submit a TokenRequest for service account " + vns + "/" + sa);
       return VCP_RETRY;
     }
-    ops.token_requests[s.key] = id;
+    ops.token_requests[k] = id;
     missing = true;
   }
   if (missing) return VCP_WAIT;
 
-  if (ops.secret_write != 0) {
-    std::string body;
-    int status = host.take_result(ops.secret_write, &body);
-    if (status == 0) return VCP_WAIT;
-    ops.secret_write = 0;
-    if ((status < 200 || status >= 300) && status != 409) {
-      host.set_error("writing the host token Secret " + secret_name + " answered HTTP " +
-                     std::to_string(status));
-      return VCP_RETRY;
+  // Every token is here: into the first shard of the group with room.
+  Group& g = st.groups[gk];
+  g.vns = vns;
+  g.base = base;
+  size_t idx = 0;
+  while (idx < g.shards.size() && (g.shards[idx].deleting || g.shards[idx].keys >= kShardKeys)) idx++;
+  if (idx == g.shards.size()) shard_of(st, vns, base + "-" + std::to_string(idx), nullptr);
+  Shard& sh = st.groups[gk].shards[idx];
+  for (auto& [k, token] : ops.tokens) {
+    sh.adds[k] = ShardAdd{std::move(token), vname};
+    sh.keys++;
+  }
+  ops.tokens.clear();  // the shard's write holds them now
+  ops.group = gk;
+  ops.shard = static_cast<int>(idx);
+  facts->token_secret = host.name(vns, sh.vname);
+  pump_shard(st, gk, idx);
+  wait_for_shard(host, vns, st.groups[gk].shards[idx], vname);
+  return VCP_WAIT;
+}
+
+// Whether the virtual pod a data key names still exists with that uid. Keys with a hashed pod name are
+// looked up by uid among the namespace's pods (`uids`, filled on first need).
+bool token_pod_alive(const Host& host, const std::string& vns, std::string_view key,
+                     std::optional<std::set<std::string>>& uids) {
+  std::string_view pod, uid;
+  if (!parse_token_key(key, &pod, &uid)) return false;
+  if (!pod.empty()) {
+    vc::json::Meta m;
+    std::string_view text = host.text(VCP_SIDE_VIRTUAL, kPods, vns, pod);
+    return !text.empty() && vc::json::peek_meta(text, &m) && m.uid == uid;
+  }
+  if (!uids) {
+    uids.emplace();
+    host.list(VCP_SIDE_VIRTUAL, kPods, vns, [&](std::string_view text) {
+      vc::json::Meta m;
+      if (vc::json::peek_meta(text, &m)) uids->insert(m.uid);
+      return false;
+    });
+  }
+  return uids->count(std::string(uid)) > 0;
+}
+
+// A shard's reconcile (it never has a virtual twin, so the engine calls on_delete): removes the keys of pods
+// that are gone, and lets the engine delete the shard once it is empty. VCP_OK deletes, VCP_SKIP keeps.
+vcp_status sweep_shard(State& st, const std::string& vns, const std::string& vname, const Value& secret) {
+  std::string gk;
+  Shard* sh = shard_of(st, vns, vname, &gk);
+  if (!sh) return VCP_SKIP;
+  const size_t idx = static_cast<size_t>(sh - &st.groups[gk].shards[0]);
+  sh->exists = true;
+  pump_shard(st, gk, idx);
+  size_t live = 0;
+  std::optional<std::set<std::string>> uids;
+  if (const Value* data = secret.find("data"); data && data->is_object()) {
+    for (const auto& [k, v] : data->members()) {
+      if (sh->removes.count(k) || sh->writing_removes.count(k)) continue;
+      if (sh->adds.count(k) || sh->writing_adds.count(k) || token_pod_alive(st.host, vns, k, uids)) {
+        live++;
+      } else {
+        sh->removes.insert(k);
+        st.recovered.erase(k);
+      }
     }
   }
-
-  Value secret = Value::object();
-  secret["apiVersion"] = "v1";
-  secret["kind"] = "Secret";
-  Value& meta = secret["metadata"];
-  meta["name"] = secret_name;
-  meta["namespace"] = hns;
-  meta["labels"]["vcluster.loft.sh/managed-by"] = host.cluster_name();
-  meta["labels"]["vcluster.loft.sh/namespace"] = vns;
-  // object-name/namespace make the engine recognise the Secret as ours (its name is their translation);
-  // skip-backsync keeps it although no virtual Secret of that name exists; object-uid ties it to this pod.
-  meta["annotations"]["vcluster.loft.sh/object-name"] = vname + std::string(kTokenSuffix);
-  meta["annotations"]["vcluster.loft.sh/object-namespace"] = vns;
-  meta["annotations"]["vcluster.loft.sh/object-uid"] = uid;
-  meta["annotations"]["vcluster.loft.sh/skip-backsync"] = "true";
-  secret["type"] = "Opaque";
-  // stringData spares the plugin a base64 encoder; the API server stores it as data.
-  for (const auto& [k, token] : ops.tokens) secret["stringData"][k] = token;
-  vcp_verb verb = VCP_VERB_CREATE;
-  std::string name;
-  if (current) {
-    // A Secret left by an earlier pod of the same name holds tokens bound to that pod: replace them.
-    verb = VCP_VERB_UPDATE;
-    name = secret_name;
-    if (const Value* rv = current->at({"metadata", "resourceVersion"})) meta["resourceVersion"] = *rv;
+  size_t unwritten = 0;
+  for (const auto* m : {&sh->adds, &sh->writing_adds}) unwritten += m->size();
+  sh->keys = live + unwritten;
+  if (!sh->removes.empty()) {
+    pump_shard(st, gk, idx);
+    return VCP_SKIP;
   }
-  ops.secret_write =
-      host.submit(VCP_SIDE_HOST, kSecrets, verb, hns, name, "", vc::json::dump(secret), kPods, vns, vname);
-  if (ops.secret_write == 0) {
-    host.set_error("the engine refused to submit the host token Secret " + secret_name);
-    return VCP_RETRY;
+  if (live == 0 && unwritten == 0 && sh->write == 0) {
+    // No tokens go in until its DELETED event; a token placed meanwhile would be deleted with it.
+    sh->deleting = true;
+    sh->keys = 0;
+    return VCP_OK;
   }
-  host.wait_for(VCP_SIDE_HOST, kSecrets, hns, secret_name, kPods, vns, vname);
-  return VCP_WAIT;
+  return VCP_SKIP;
 }
 
 // --- Pods --------------------------------------------------------------------------------------------------
@@ -477,8 +850,7 @@ vcp_status create_pod(State& st, const Config& cfg, const Value& vpod, vcp_buf* 
   facts.ns_labels = namespace_labels(host, vns);
   std::vector<TokenSource> sources = token_sources(vpod, host.cluster_domain());
   if (!sources.empty()) {
-    facts.token_secret = host.name(vns, vname + std::string(kTokenSuffix));
-    vcp_status ts = ensure_token_secret(st, st.ops[key_of(vns, vname)], vpod, sources, facts.token_secret);
+    vcp_status ts = ensure_tokens(st, st.ops[key_of(vns, vname)], vpod, sources, &facts);
     if (ts == VCP_RETRY) return VCP_RETRY;
     if (ts == VCP_WAIT) waiting = true;
   }
@@ -540,6 +912,10 @@ vcp_status sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
     host.set_error("the host pod is not valid JSON");
     return VCP_RETRY;
   }
+  // The host pod exists: where its tokens went is in its volumes now.
+  ops.group.clear();
+  ops.shard = -1;
+  ops.token_ready = false;
   if (deleting(*hpod)) {
     // §3.8 step 1: someone deletes the host pod; the virtual pod follows with the host's grace period.
     if (!deleting(*vpod)) {
@@ -682,13 +1058,21 @@ vcp_status sync_config_object(State& st, const vcp_sync_args* args, vcp_buf* out
     host.set_error("the virtual object is not valid JSON");
     return VCP_REFUSED;
   }
+  std::optional<Value> current;
+  if (args->target.len > 0) current = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
+  if (secret && current && (is_token_shard(*current) || is_token_secret(*current))) {
+    // The name is taken by a token Secret of this vcluster: neither overwrite nor delete it.
+    host.set_error(
+        "the host Secret " + str(args->target_name) +
+        " holds service-account tokens of this virtual cluster's pods; rename the virtual Secret " +
+        str(args->source_namespace) + "/" + str(args->source_name));
+    return VCP_REFUSED;
+  }
   bool used = (secret ? cfg.all_secrets : cfg.all_configmaps) ||
               str_at(*vobj, {"metadata", "annotations"}, "vcluster.loft.sh/force-sync") == "true" ||
               (cfg.pods_enabled &&
                used_by_pod(host, args->resource, str(args->source_namespace), str(args->source_name)));
   if (!used) return VCP_SKIP;
-  std::optional<Value> current;
-  if (args->target.len > 0) current = vc::json::parse(std::string_view(args->target.ptr, args->target.len));
   write(host, out, translate_config_object(host, *vobj, current ? &*current : nullptr, secret));
   return VCP_OK;
 }
@@ -835,8 +1219,21 @@ void forget_event(State& st, const std::string& uid) {
 template <typename F>
 vcp_status guarded(State* st, F body) {
   try {
-    if (++st->hook_calls % 32 == 0 && !st->stray_writes.empty())
-      std::erase_if(st->stray_writes, [&](uint64_t id) { return st->host.take_result(id, nullptr) != 0; });
+    if (++st->hook_calls % 32 == 0) {
+      if (!st->stray_writes.empty())
+        std::erase_if(st->stray_writes, [&](uint64_t id) { return st->host.take_result(id, nullptr) != 0; });
+      // A shard write's answer wakes one pod of its batch; should that pod be gone, it is read here.
+      if (st->shards_writing) {
+        st->shards_writing = false;
+        for (auto& [gk, g] : st->groups) {
+          for (size_t i = 0; i < g.shards.size(); i++) {
+            if (g.shards[i].write == 0) continue;
+            pump_shard(*st, gk, i);
+            st->shards_writing = st->shards_writing || g.shards[i].write != 0;
+          }
+        }
+      }
+    }
     return body();
   } catch (const std::exception& e) {
     st->host.set_error(std::string("pods plugin internal error: ") + e.what());
@@ -935,7 +1332,9 @@ vcp_status on_delete(void* state, const vcp_sync_args* args, vcp_buf* out) {
     }
     if (args->resource == kSecrets && target &&
         str_at(*target, {"metadata", "annotations"}, "vcluster.loft.sh/skip-backsync") == "true") {
-      // A token Secret has no virtual twin by design; it goes when its pod goes.
+      // A token Secret has no virtual twin by design; a shard keeps the keys of pods that exist, and goes
+      // when it holds none.
+      if (is_token_shard(*target)) return sweep_shard(*st, vns, vname, *target);
       if (vname.size() > kTokenSuffix.size() && vname.ends_with(kTokenSuffix)) {
         std::string pod = vname.substr(0, vname.size() - kTokenSuffix.size());
         if (host.has(VCP_SIDE_VIRTUAL, kPods, vns, pod)) return VCP_SKIP;
@@ -978,11 +1377,79 @@ void on_watch_event(void* state, const vcp_event* ev) {
           host.enqueue(r.kind == RefKind::kConfigMap ? kConfigMaps : kSecrets, ns, r.name);
         if (ev->type == VCP_EVENT_DELETED) {
           const std::string& name = str_at(*pod, {"metadata"}, "name");
-          forget_ops(*st, key_of(ns, name));
-          if (!token_sources(*pod, "cluster.local").empty())
+          const std::string pod_key = key_of(ns, name);
+          // Its tokens leave their shard: the shard it was placed in (no host pod yet), or the one its
+          // host pod mounted (that pod went first).
+          if (auto o = st->ops.find(pod_key); o != st->ops.end() && o->second.shard >= 0) {
+            auto g = st->groups.find(o->second.group);
+            if (g != st->groups.end() && static_cast<size_t>(o->second.shard) < g->second.shards.size()) {
+              Shard& sh = g->second.shards[static_cast<size_t>(o->second.shard)];
+              host.enqueue(kSecrets, ns, sh.vname);
+              // The answer of the write in flight would wake this pod: the others of its batch wait for
+              // it themselves now.
+              if (sh.write != 0 && sh.wake_pod == name) {
+                sh.wake_gone = true;
+                for (const auto& [k, add] : sh.writing_adds)
+                  if (add.pod != name) host.enqueue(kPods, ns, add.pod);
+              }
+            }
+          }
+          if (auto d = st->dying.find(pod_key); d != st->dying.end()) {
+            if (auto sh = st->shard_hosts.find(d->second); sh != st->shard_hosts.end()) {
+              auto g = st->groups.find(sh->second.first);
+              if (g != st->groups.end() && sh->second.second < g->second.shards.size())
+                host.enqueue(kSecrets, ns, g->second.shards[sh->second.second].vname);
+            }
+            st->dying.erase(d);
+          }
+          forget_ops(*st, pod_key);
+          // A per-pod token Secret of an earlier version goes with its pod.
+          if (host.has(VCP_SIDE_HOST, kSecrets, host.host_namespace(),
+                       host.name(ns, name + std::string(kTokenSuffix))))
             host.enqueue(kSecrets, ns, name + std::string(kTokenSuffix));
         }
       }
+      return;
+    }
+    if (ev->side == VCP_SIDE_HOST && ev->resource == kPods && ev->type == VCP_EVENT_DELETED) {
+      // A host pod is gone: the keys of its tokens go once its virtual pod is gone as well (at once when it
+      // already is; otherwise on the virtual pod's DELETED event).
+      auto hpod = vc::json::parse(std::string_view(ev->object.ptr, ev->object.len));
+      if (!hpod) return;
+      const std::string& vns =
+          str_at(*hpod, {"metadata", "annotations"}, "vcluster.loft.sh/object-namespace");
+      const std::string& vname = str_at(*hpod, {"metadata", "annotations"}, "vcluster.loft.sh/object-name");
+      if (vname.empty()) return;
+      for (const Value& v : field(field(*hpod, "spec"), "volumes").items()) {
+        for (const Value& s : field(field(v, "projected"), "sources").items()) {
+          const std::string name(field(field(s, "secret"), "name").string_or(""));
+          auto sh = st->shard_hosts.find(name);
+          if (sh == st->shard_hosts.end()) continue;
+          if (host.has(VCP_SIDE_VIRTUAL, kPods, vns, vname)) {
+            st->dying[key_of(vns, vname)] = name;
+            continue;
+          }
+          auto g = st->groups.find(sh->second.first);
+          if (g != st->groups.end() && sh->second.second < g->second.shards.size())
+            host.enqueue(kSecrets, vns, g->second.shards[sh->second.second].vname);
+        }
+      }
+      return;
+    }
+    if (ev->side == VCP_SIDE_HOST && ev->resource == kSecrets && ev->type == VCP_EVENT_DELETED) {
+      // A shard the engine deleted (or someone else did): it takes tokens again, starting empty.
+      std::string_view text(ev->object.ptr, ev->object.len);
+      if (text.find(kShardMark) == std::string_view::npos) return;
+      auto secret = vc::json::parse(text);
+      if (!secret || !is_token_shard(*secret)) return;
+      std::string gk;
+      Shard* sh =
+          shard_of(*st, str_at(*secret, {"metadata", "annotations"}, "vcluster.loft.sh/object-namespace"),
+                   str_at(*secret, {"metadata", "annotations"}, "vcluster.loft.sh/object-name"), &gk);
+      if (!sh) return;
+      sh->deleting = false;
+      sh->exists = false;
+      sh->keys = sh->adds.size() + sh->writing_adds.size();
       return;
     }
     if (ev->side == VCP_SIDE_VIRTUAL && ev->resource == kNamespaces && ev->type != VCP_EVENT_DELETED) {
@@ -1012,7 +1479,8 @@ void on_watch_event(void* state, const vcp_event* ev) {
 }
 
 // The engine's cache of host Secrets keeps a token Secret without its tokens: the plugin only ever asks
-// which keys it holds (ensure_token_secret), and random tokens do not pack (10,000 pods: 9 MiB of cache).
+// which keys it holds (ensure_tokens, sweep_shard), and random tokens do not pack (10,000 pods: 9 MiB of
+// cache).
 // Every other Secret, a copy of a virtual one, is cached whole: on_sync compares it with its source.
 vcp_status on_cache(void* state, vcp_side side, uint32_t resource, vcp_str object, vcp_buf* out) {
   auto* st = static_cast<State*>(state);
@@ -1021,7 +1489,7 @@ vcp_status on_cache(void* state, vcp_side side, uint32_t resource, vcp_str objec
     std::string_view text(object.ptr, object.len);
     if (text.find("vcluster.loft.sh/skip-backsync") == std::string_view::npos) return VCP_SKIP;
     auto secret = vc::json::parse(text);
-    if (!secret || !is_token_secret(*secret)) return VCP_SKIP;
+    if (!secret || !(is_token_shard(*secret) || is_token_secret(*secret))) return VCP_SKIP;
     if (Value* data = secret->find("data"); data && data->object_ptr()) {
       for (auto& [k, v] : *data->object_ptr()) v = "";
     }

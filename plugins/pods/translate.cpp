@@ -266,6 +266,7 @@ bool translate_volumes(const Host& host, const PodFacts& facts, const std::strin
                        const std::string& vname, Value& spec, std::string* why) {
   Value* vols = spec.find("volumes");
   if (vols == nullptr || !vols->is_array()) return true;
+  size_t token_ordinal = 0;  // serviceAccountToken sources, numbered across volumes as token_sources does
   for (size_t i = 0; i < vols->size(); i++) {
     Value& v = (*vols->array_ptr())[i];
     std::string where = "spec.volumes[" + std::to_string(i) + "] (" + str_of(v, "name") + ")";
@@ -302,21 +303,19 @@ bool translate_volumes(const Host& host, const PodFacts& facts, const std::strin
     if (Value* proj = v.find("projected")) {
       Value* sources = proj->find("sources");
       if (sources == nullptr || !sources->is_array()) continue;
-      size_t token_ordinal = 0;
       for (Value& s : *sources->array_ptr()) {
         rename(host, vns, s.find("configMap"), "name");
         rename(host, vns, s.find("secret"), "name");
         if (Value* dw = s.find("downwardAPI")) rewrite_downward_items(host, *dw);
         if (const Value* tok = s.find("serviceAccountToken")) {
           // The host pod must not authenticate to the host API server with a host token; it gets the
-          // virtual service account's token, kept in a host Secret the plugin created before the pod.
+          // virtual service account's token, kept in a host token Secret the plugin wrote before the pod.
           if (facts.token_secret.empty()) {
             *why = where + ".projected serviceAccountToken has no token Secret prepared";
             return false;
           }
-          std::string key = str_of(v, "name");
-          if (token_ordinal > 0) key += "." + std::to_string(token_ordinal);
-          token_ordinal++;
+          // The same numbering as token_sources: across all volumes, in order.
+          std::string key = facts.token_key_prefix + std::to_string(token_ordinal++);
           Value item = Value::object();
           item["key"] = key;
           item["path"] = str_of(*tok, "path");
@@ -431,15 +430,13 @@ Config read_config(const Host& host) {
 
 std::vector<TokenSource> token_sources(const Value& pod, const std::string& cluster_domain) {
   std::vector<TokenSource> out;
+  size_t ordinal = 0;
   for (const Value& v : field(field(pod, "spec"), "volumes").items()) {
-    size_t ordinal = 0;
     for (const Value& s : field(field(v, "projected"), "sources").items()) {
       const Value* tok = s.find("serviceAccountToken");
       if (tok == nullptr) continue;
       TokenSource ts;
-      ts.key = str_of(v, "name");
-      if (ordinal > 0) ts.key += "." + std::to_string(ordinal);
-      ordinal++;
+      ts.key = std::to_string(ordinal++);
       ts.audiences = Value::array();
       if (std::string aud = str_of(*tok, "audience"); !aud.empty()) {
         ts.audiences.push_back(aud);

@@ -37,21 +37,22 @@ Config read_config(const Host& host);
 
 // Facts the create-time translation needs from other objects; the caller resolves (or waits for) them.
 struct PodFacts {
-  std::string kube_ip;        // ClusterIP of the vcluster's own host Service
-  std::string dns_ip;         // ClusterIP of the host copy of the virtual kube-dns Service
-  vc::json::Value ns_labels;  // labels of the pod's virtual Namespace (object, may be null)
-  std::string token_secret;   // host name of the pod's service-account token Secret ("" if none needed)
+  std::string kube_ip;           // ClusterIP of the vcluster's own host Service
+  std::string dns_ip;            // ClusterIP of the host copy of the virtual kube-dns Service
+  vc::json::Value ns_labels;     // labels of the pod's virtual Namespace (object, may be null)
+  std::string token_secret;      // host name of the token Secret holding the pod's tokens ("" if none needed)
+  std::string token_key_prefix;  // its data keys for this pod are this prefix + TokenSource::key
 };
 
 // One projected serviceAccountToken source of a pod, and where its token goes in the token Secret.
 struct TokenSource {
-  std::string key;            // data key in the token Secret
+  std::string key;            // the source's ordinal among the pod's token sources ("0", "1", ...)
   vc::json::Value audiences;  // array of strings
 };
 
-// The serviceAccountToken projections of a virtual pod, in volume order. The Secret key is the volume
-// name (as vcluster's --service-account-token-secrets does), suffixed ".<n>" for the n-th further token
-// source of the same volume, so keys never collide and are valid Secret keys (volume names are DNS labels).
+// The serviceAccountToken projections of a virtual pod, in volume order, numbered across all volumes. The
+// token Secret is shared by many pods (plugin.cpp, "Token Secrets"), so the data key of a source is the
+// pod's own prefix (PodFacts::token_key_prefix) followed by that number.
 std::vector<TokenSource> token_sources(const vc::json::Value& pod, const std::string& cluster_domain);
 
 // The host label key carrying label `key` of a pod's virtual Namespace (§1.4: prefix

@@ -141,11 +141,12 @@ keep_uid=$(vk get configmap keep -o jsonpath='{.metadata.uid}')
 host_pods() { hk get pods -n "$NS" -l "vcluster.loft.sh/managed-by=$VC" -o name | grep -c "pod/web-.*-x-default-x-$VC"; }
 check "the deployment's 2 pods reach the host as <pod>-x-default-x-$VC" poll 60 test "$(host_pods)" = 2
 # The virtual API server gives pods a token bound to the pod (the projected kube-api-access volume), which
-# the syncer keeps in a host Secret per pod; the legacy token Secret, whose token never expires, stays virtual.
-check "the host pods mount per-pod token Secrets (<pod>-sa-token), not the legacy default-token Secret" \
+# the syncer keeps in a host token Secret shared by the pods of one namespace and service account (a key
+# per pod); the legacy token Secret, whose token never expires, stays virtual.
+check "the host pods mount the shared token Secret (default-sa-tokens-*), not the legacy default-token Secret" \
   bash -c 'n=$(kubectl --context "$1" get pods -n "$2" -l "vcluster.loft.sh/managed-by=$3" \
       -o jsonpath="{range .items[*]}{.spec.volumes[*].projected.sources[*].secret.name}{\"\n\"}{end}" 2>/dev/null |
-      grep -c "^web-.*-sa-token"); test "$n" = 2 &&
+      grep -c "^default-sa-tokens-"); test "$n" = 2 &&
     ! kubectl --context "$1" get secrets -n "$2" -l "vcluster.loft.sh/managed-by=$3" -o name 2>/dev/null | grep -q "default-token-"' \
   _ "$HOSTCTX" "$NS" "$VC"
 if [ -n "$SERVICES" ]; then

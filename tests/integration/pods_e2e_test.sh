@@ -71,8 +71,19 @@ check "host pod DNS points at the virtual DNS Service" \
   test "$(hk -n "$HNS" get pod "$hpod" -o jsonpath='{.spec.dnsPolicy}')" = None
 check "host pod runs without the virtual service account's automounted token" \
   test "$(hk -n "$HNS" get pod "$hpod" -o jsonpath='{.spec.automountServiceAccountToken}')" = false
-check "the service-account token lives in a host Secret, not in annotations" \
-  bash -c "kubectl --kubeconfig '$KC_host' -n $HNS get secret -o name 2>/dev/null | grep -q 'sa-token' && ! kubectl --kubeconfig '$KC_host' -n $HNS get pod $hpod -o jsonpath='{.metadata.annotations}' 2>/dev/null | grep -q 'vcluster.loft.sh/token-'"
+# The token lives in a host token Secret shared by the pods of demo-nginx that run as its default service
+# account (default-sa-tokens-<hash>-0, translated); the host pod mounts only its own key.
+tok_secret=$(hk -n "$HNS" get pod "$hpod" -o jsonpath='{.spec.volumes[*].projected.sources[*].secret.name}')
+tok_key=$(hk -n "$HNS" get pod "$hpod" -o jsonpath='{.spec.volumes[*].projected.sources[*].secret.items[*].key}')
+check "the service-account token lives in a host token Secret ($tok_secret), not in annotations" \
+  bash -c "kubectl --kubeconfig '$KC_host' -n $HNS get secret '$tok_secret' -o jsonpath='{.metadata.annotations.vcluster\.loft\.sh/object-name}' 2>/dev/null | grep -q '^default-sa-tokens-' && ! kubectl --kubeconfig '$KC_host' -n $HNS get pod $hpod -o jsonpath='{.metadata.annotations}' 2>/dev/null | grep -q 'vcluster.loft.sh/token-'"
+check "the host pod mounts one key, named after the pod and its uid ($tok_key)" \
+  test "$tok_key" = "${vpod}_$(vk -n demo-nginx get pod "$vpod" -o jsonpath='{.metadata.uid}')_0"
+# token_shards: the host token Secrets of demo-nginx, one line each: name, then the number of keys.
+token_shards() {
+  hk -n "$HNS" get secrets -l "vcluster.loft.sh/managed-by=$VC,vcluster.loft.sh/namespace=demo-nginx" \
+    -o go-template='{{range .items}}{{if index .metadata.annotations "vcluster.loft.sh/skip-backsync"}}{{.metadata.name}} {{len .data}}{{"\n"}}{{end}}{{end}}'
+}
 # The syncer's cache keeps a token Secret's keys, not its tokens (the pods plugin's on_cache): a cached host
 # Secret is on average smaller than one token alone.
 token_bytes=$(hk -n "$HNS" get secret -l "vcluster.loft.sh/managed-by=$VC" \
@@ -85,9 +96,7 @@ check "the cache holds host token Secrets without tokens ($secret_objs Secrets, 
 # The token the host pod mounts is the virtual service account's: the virtual API server authenticates it
 # (an invalid token gets 401 before any authorization) and names the default service account of demo-nginx
 # when it refuses the list. The bed's key is ECDSA P-256, so the token is signed ES256.
-vtoken=$(hk -n "$HNS" get secrets -l "vcluster.loft.sh/managed-by=$VC" \
-  -o jsonpath='{range .items[*]}{.metadata.annotations.vcluster\.loft\.sh/object-name}{" "}{.data.*}{"\n"}{end}' |
-  awk -v n="$vpod-sa-token" '$1 == n {print $2; exit}' | base64 -d 2>/dev/null)
+vtoken=$(hk -n "$HNS" get secret "$tok_secret" -o go-template="{{index .data \"$tok_key\"}}" | base64 -d 2>/dev/null)
 virt_server=$(. "$WORK/virt/env" && echo "$VC_API_SERVER") virt_ca=$(. "$WORK/virt/env" && echo "$VC_CA_CERT")
 # tok_k TOKEN ARGS...: kubectl against the virtual API server with only that token. No kubeconfig: its client
 # certificate would authenticate the request before the token is looked at.
@@ -111,6 +120,8 @@ check "kube-root-ca.crt the pod mounts is synced" hk -n "$HNS" get configmap "ku
 
 vk scale deployment nginx-deployment -n demo-nginx --replicas=3 >/dev/null
 check "scaling to 3 gives 3 host pods" poll 60 'test "$(hostpods)" = 3'
+check "their tokens share one host token Secret, a key each ($(token_shards | tr '\n' ' '))" \
+  test "$(token_shards | awk '{print $2}')" = 3
 check "and 3 Running virtual pods" \
   poll 60 'test "$(vk -n demo-nginx get pods --field-selector=status.phase=Running -o name | wc -l)" = 3'
 
@@ -125,10 +136,12 @@ vk -n demo-nginx delete pod squatter --wait=false >/dev/null
 vk scale deployment nginx-deployment -n demo-nginx --replicas=0 >/dev/null
 check "scaling to 0 removes the host pods" poll 90 'test "$(hostpods)" = 0'
 check "and the virtual pods" poll 90 'test "$(vk -n demo-nginx get pods -o name | grep -c nginx-deployment)" = 0'
+check "and the host token Secret, once its last key is gone" poll 30 'test -z "$(token_shards)"'
 vk scale deployment nginx-deployment -n demo-nginx --replicas=2 >/dev/null
 check "scaling back to 2 gives 2 host pods" poll 60 'test "$(hostpods)" = 2'
 check "both Running in the virtual cluster" \
   poll 60 'test "$(vk -n demo-nginx get pods --field-selector=status.phase=Running -o name | wc -l)" = 2'
+check "with their tokens in a new host token Secret, a key each" test "$(token_shards | awk '{print $2}')" = 2
 
 check "the syncer settles (no write for 2 s, empty queue)" syncer_quiet 60
 check "SIGTERM stops the syncer (exit 0)" stop_pid "$SYNCER_PID"

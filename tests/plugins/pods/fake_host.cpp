@@ -125,12 +125,17 @@ FakeHost::FakeHost(std::string vcluster, std::string host_ns)
       }
     }
   };
-  api_.enqueue = [](vcp_host_ctx* c, uint32_t r, vcp_str ns, vcp_str name, uint64_t) {
-    self(c)->enqueued.push_back({r, s(ns), s(name)});
+  api_.enqueue = [](vcp_host_ctx* c, uint32_t r, vcp_str ns, vcp_str name, uint64_t delay_ms) {
+    self(c)->enqueued.push_back({r, s(ns), s(name), delay_ms});
   };
   api_.wait_for = [](vcp_host_ctx* c, vcp_side side, uint32_t r, vcp_str ns, vcp_str name, uint32_t wr,
                      vcp_str wns, vcp_str wname) {
-    self(c)->waits.push_back({side, r, s(ns), s(name), wr, s(wns), s(wname)});
+    FakeHost* h = self(c);
+    h->waits.push_back({side, r, s(ns), s(name), wr, s(wns), s(wname)});
+    // As the engine does: waiting for an object that is already there wakes the waiter at once (a plugin
+    // that waits for an existing object on every sync would spin).
+    if (h->cache_.count({static_cast<int>(side), r, s(ns), s(name)}))
+      h->enqueued.push_back({wr, s(wns), s(wname), 0});
   };
   api_.submit = [](vcp_host_ctx* c, const vcp_write* w) -> uint64_t {
     FakeHost* h = self(c);

@@ -36,6 +36,7 @@ struct Wait {
 struct Enqueued {
   uint32_t resource;
   std::string ns, name;
+  uint64_t delay_ms = 0;
 };
 
 struct Emitted {

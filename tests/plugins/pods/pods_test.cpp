@@ -7,11 +7,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "events.hpp"
 #include "fake_host.hpp"
@@ -369,27 +372,91 @@ TEST_CASE("a service-account-token Secret becomes Opaque on the host") {
   CHECK(parse_or_fail(r.out).find("type")->as_string() == "Opaque");
 }
 
-// The nginx golden pod, its host token Secret `secret` taken out of the host cache, driven through its
-// TokenRequest (answered with `token`) up to the Secret's create, which is returned unanswered.
-pods_test::Write token_secret_create(Harness& h, const Value& vpod, const std::string& secret,
-                                     const std::string& token) {
-  h.load_objects(golden_dir() + "/nginx.host-objects.json");
-  h.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, secret);
-  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
-  h.host.finish(h.host.writes.back().id, 201,
-                R"({"kind":"TokenRequest","status":{"token":")" + token + "\"}}");
-  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
-  const pods_test::Write create = h.host.writes.back();
-  REQUIRE(create.resource == kSecrets);
-  return create;
+// --- Token Secrets shared by the pods of a namespace, service account and audience set ---
+
+const std::string kNginx = "nginx-deployment-5fbdf85c67-42rmp";
+const std::string kNginxUid = "6f1c2d8e-3b4a-4c5d-9e8f-0a1b2c3d4e5f";
+// The shard of the nginx pod's group (service account "default", the API server's default audiences):
+// "<sa>-sa-tokens-" + the first 8 hex digits of FNV-1a 64 over "default\n<aud> <aud> <aud> ".
+const std::string kShard = "default-sa-tokens-3840df0c-0";
+const std::string kShardHost = "default-sa-tokens-3840df0c-0-x-demo-nginx-x-my-vcluster";
+
+std::string token_key(const std::string& pod, const std::string& uid) {
+  return pod + "_" + uid + "_0";
 }
 
-TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secret, then the pod") {
-  Harness h;
-  h.load_objects(golden_dir() + "/nginx.host-objects.json");
-  const std::string secret = "nginx-deployment-5fbdf85c67-42rmp-sa-token-x-demo-ng-f45bc9d59b";
-  h.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, secret);
+// The nginx golden objects without the shard, and the nginx virtual pod renamed to `name` with `uid`, put
+// into the virtual cache (a shard's reconcile looks its pods up there).
+Value nginx_pod(Harness& h, const std::string& name = kNginx, const std::string& uid = kNginxUid) {
+  if (h.host.cached(VCP_SIDE_HOST, kServices, kHostNs, "my-vcluster").empty()) {
+    h.load_objects(golden_dir() + "/nginx.host-objects.json");
+    h.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, kShardHost);
+  }
   Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
+  (*vpod.at({"metadata"}))["name"] = name;
+  (*vpod.at({"metadata"}))["uid"] = uid;
+  h.host.put(VCP_SIDE_VIRTUAL, kPods, vc::json::dump(vpod));
+  return vpod;
+}
+
+// Syncs a pod through its TokenRequest (answered with `token`); returns the status of the sync that
+// follows the answer.
+vcp_status through_token_request(Harness& h, const Value& vpod, const std::string& token) {
+  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
+  const pods_test::Write req = h.host.writes.back();
+  REQUIRE(req.subresource == "token");
+  h.host.finish(req.id, 201, R"({"kind":"TokenRequest","status":{"token":")" + token + "\"}}");
+  return h.sync(kPods, vpod).status;
+}
+
+// What the API server does with a shard write: applies it to the stored Secret (stringData becomes data,
+// a null in data removes the key), puts the result into the host cache and answers with it.
+Value apply_shard_write(Harness& h, const pods_test::Write& w, bool answer = true) {
+  REQUIRE(w.side == VCP_SIDE_HOST);
+  REQUIRE(w.resource == kSecrets);
+  Value body = parse_or_fail(w.body);
+  Value stored;
+  if (w.verb == VCP_VERB_CREATE) {
+    stored = body;
+    stored.erase("stringData");
+    stored["data"] = Value::object();
+  } else {
+    REQUIRE(w.verb == VCP_VERB_PATCH);
+    stored = parse_or_fail(h.host.cached(VCP_SIDE_HOST, kSecrets, kHostNs, w.name));
+  }
+  Value data = stored.find("data") ? *stored.find("data") : Value::object();
+  if (const Value* sd = body.find("stringData"))
+    for (const auto& [k, v] : sd->members()) data[k] = "dG9rZW4=";
+  if (const Value* rm = body.find("data"); rm && w.verb == VCP_VERB_PATCH)
+    for (const auto& [k, v] : rm->members())
+      if (v.is_null()) data.erase(k);
+  stored["data"] = data;
+  const std::string text = vc::json::dump(stored);
+  h.host.put(VCP_SIDE_HOST, kSecrets, text);
+  if (answer) h.host.finish(w.id, w.verb == VCP_VERB_CREATE ? 201 : 200, text);
+  return stored;
+}
+
+std::vector<pods_test::Write> secret_writes(const Harness& h) {
+  std::vector<pods_test::Write> out;
+  for (const auto& w : h.host.writes)
+    if (w.resource == kSecrets) out.push_back(w);
+  return out;
+}
+
+bool enqueued_pod(const Harness& h, const std::string& name, uint64_t* delay = nullptr) {
+  for (const auto& e : h.host.enqueued) {
+    if (e.resource == kPods && e.name == name) {
+      if (delay) *delay = e.delay_ms;
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_CASE("the token flow: TokenRequest on the virtual side, then a shared host token Secret, then the pod") {
+  Harness h;
+  Value vpod = nginx_pod(h);
 
   Result r1 = h.sync(kPods, vpod);
   CHECK(r1.status == VCP_WAIT);
@@ -400,7 +467,7 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secre
   CHECK(req.verb == VCP_VERB_CREATE);
   CHECK(req.name == "default");
   CHECK(req.subresource == "token");
-  CHECK(req.wake_name == "nginx-deployment-5fbdf85c67-42rmp");
+  CHECK(req.wake_name == kNginx);
   check_same(parse_or_fail(req.body), parse_or_fail(R"({"apiVersion":"authentication.k8s.io/v1",
     "kind":"TokenRequest","spec":{"audiences":["https://kubernetes.default.svc.cluster.local",
     "https://kubernetes.default.svc","https://kubernetes.default"],"expirationSeconds":315360000,
@@ -412,73 +479,291 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then the host Secre
   CHECK(h.host.writes.size() == 1);
 
   h.host.finish(req.id, 201, R"({"kind":"TokenRequest","status":{"token":"virtual-token-abc"}})");
-  Result r2 = h.sync(kPods, vpod);
-  CHECK(r2.status == VCP_WAIT);
+  CHECK(h.sync(kPods, vpod).status == VCP_WAIT);
   REQUIRE(h.host.writes.size() == 2);
   const pods_test::Write create = h.host.writes[1];
   CHECK(create.side == VCP_SIDE_HOST);
   CHECK(create.resource == kSecrets);
   CHECK(create.verb == VCP_VERB_CREATE);
   CHECK(create.ns == kHostNs);
+  // The answer wakes the pod, so the write goes out in the engine's lane for pods being created.
+  CHECK(create.wake_name == kNginx);
   Value body = parse_or_fail(create.body);
-  CHECK(body.at({"stringData"})->find("kube-api-access-7xk2m")->as_string() == "virtual-token-abc");
+  CHECK(body.at({"metadata"})->find("name")->as_string() == kShardHost);
+  CHECK(body.at({"stringData"})->size() == 1);
+  CHECK(body.at({"stringData"})->find(token_key(kNginx, kNginxUid))->as_string() == "virtual-token-abc");
   CHECK(body.at({"metadata", "annotations"})->find("vcluster.loft.sh/skip-backsync")->as_string() == "true");
-  CHECK(body.at({"metadata", "annotations"})->find("vcluster.loft.sh/object-name")->as_string() ==
-        "nginx-deployment-5fbdf85c67-42rmp-sa-token");
+  CHECK(body.at({"metadata", "annotations"})->find("vcluster.loft.sh/object-name")->as_string() == kShard);
+  CHECK(body.at({"metadata", "annotations"})->find("vcluster.loft.sh/object-namespace")->as_string() ==
+        "demo-nginx");
+  CHECK(body.find("type")->as_string() == "Opaque");
   bool waited = false;
-  for (const auto& w : h.host.waits) waited = waited || (w.resource == kSecrets && w.name == secret);
+  for (const auto& w : h.host.waits) waited = waited || (w.resource == kSecrets && w.name == kShardHost);
   CHECK(waited);
 
-  // The Secret appears (the API server turned stringData into data): the pod is created, token-free.
-  h.host.finish(create.id, 201, create.body);
-  h.host.put(
-      VCP_SIDE_HOST, kSecrets,
-      R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" + secret +
-          R"(","namespace":"vcluster-my-vcluster","annotations":{"vcluster.loft.sh/object-uid":"6f1c2d8e-3b4a-4c5d-9e8f-0a1b2c3d4e5f"}},"data":{"kube-api-access-7xk2m":"dmlydHVhbC10b2tlbi1hYmM="}})");
+  // Woken again before the write's answer: no second write.
+  CHECK(h.sync(kPods, vpod).status == VCP_WAIT);
+  CHECK(h.host.writes.size() == 2);
+
+  // The Secret is written: the pod is created, token-free, mounting only its own key.
+  apply_shard_write(h, create);
   Result r3 = h.sync(kPods, vpod);
   REQUIRE(r3.status == VCP_OK);
   CHECK(r3.out.find("virtual-token-abc") == std::string::npos);
   check_same(parse_or_fail(r3.out), parse_or_fail(slurp(golden_dir() + "/nginx.host.json")));
-  // The Secret write's answer was read too (the engine's cache shows the Secret before the key wakes; a
-  // 1,000-pod burst left 1,000 of these answers, 2.5 MB, unread).
   CHECK(h.host.unread_results() == 0);
 
-  // The Secret's watch event can also come before the write's answer: the pod is created, and the answer,
-  // arriving later, is still read (a 1,000-pod deployment left 563 such answers, 1.4 MB, unread).
+  // The shard's watch event can also come before the write's answer: the pod is created from the cache,
+  // and the answer, arriving later, is still read (the engine would keep it otherwise).
   {
     Harness h2;
-    const std::string uid2 = "6f1c2d8e-3b4a-4c5d-9e8f-0a1b2c3d4e5f";
-    Value vpod2 = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
-    const pods_test::Write secret_create = token_secret_create(h2, vpod2, secret, "t");
-    h2.host.put(VCP_SIDE_HOST, kSecrets,
-                R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" + secret +
-                    R"(","namespace":"vcluster-my-vcluster","annotations":{"vcluster.loft.sh/object-uid":")" +
-                    uid2 + R"("}},"data":{"kube-api-access-7xk2m":"dA=="}})");
-    Result created = h2.sync(kPods, vpod2);  // the answer is not in yet
+    Value vpod2 = nginx_pod(h2);
+    REQUIRE(through_token_request(h2, vpod2, "t") == VCP_WAIT);
+    const pods_test::Write w = h2.host.writes.back();
+    Value stored = apply_shard_write(h2, w, /*answer=*/false);
+    Result created = h2.sync(kPods, vpod2);
     REQUIRE(created.status == VCP_OK);
     Value hpod2 = parse_or_fail(created.out);
-    h2.host.finish(secret_create.id, 201, secret_create.body);
+    h2.host.finish(w.id, 201, vc::json::dump(stored));
     CHECK(h2.host.unread_results() == 1);
-    // The host pod exists now, so the pod's syncs no longer look at its token Secret.
+    // The host pod exists now, so the pod's syncs no longer look at the shard; the answer is read anyway.
     for (int i = 0; i < 32; i++) h2.sync(kPods, vpod2, &hpod2);
     CHECK(h2.host.unread_results() == 0);
   }
+}
 
-  // The token Secret stays while its pod exists and goes with it.
-  Value tok = parse_or_fail(R"({"metadata":{"name":")" + secret +
-                            R"(","annotations":{"vcluster.loft.sh/skip-backsync":"true"}}})");
+TEST_CASE("tokens that come while a shard write is on its way go out together in its next write") {
+  Harness h;
+  Value a = nginx_pod(h);
+  Value b = nginx_pod(h, "web-b", "00000000-0000-4000-8000-00000000000b");
+  Value c = nginx_pod(h, "web-c", "00000000-0000-4000-8000-00000000000c");
+  REQUIRE(through_token_request(h, a, "ta") == VCP_WAIT);
+  const pods_test::Write create = h.host.writes.back();
+  REQUIRE(create.verb == VCP_VERB_CREATE);
+  REQUIRE(through_token_request(h, b, "tb") == VCP_WAIT);
+  REQUIRE(through_token_request(h, c, "tc") == VCP_WAIT);
+  CHECK(secret_writes(h).size() == 1);  // one write per shard at a time
+
+  // The create's answer wakes a: it is created, and the waiting tokens go out in one PATCH.
+  apply_shard_write(h, create);
+  h.host.enqueued.clear();
+  REQUIRE(h.sync(kPods, a).status == VCP_OK);
+  REQUIRE(secret_writes(h).size() == 2);
+  const pods_test::Write patch = secret_writes(h).back();
+  CHECK(patch.verb == VCP_VERB_PATCH);
+  CHECK(patch.name == kShardHost);
+  Value body = parse_or_fail(patch.body);
+  CHECK(body.find("metadata") == nullptr);  // a merge patch of the keys alone
+  REQUIRE(body.find("stringData") != nullptr);
+  CHECK(body.find("stringData")->size() == 2);
+  CHECK(body.at({"stringData"})
+            ->find(token_key("web-b", "00000000-0000-4000-8000-00000000000b"))
+            ->as_string() == "tb");
+  CHECK(body.at({"stringData"})
+            ->find(token_key("web-c", "00000000-0000-4000-8000-00000000000c"))
+            ->as_string() == "tc");
+  CHECK(!enqueued_pod(h, "web-b"));
+
+  // A pod whose token joins the existing shard waits for the write's answer, not for the shard itself:
+  // waiting for an object that exists wakes at once, and the pod would spin (the first e2e run did).
+  Value d = nginx_pod(h, "web-d", "00000000-0000-4000-8000-00000000000d");
+  REQUIRE(through_token_request(h, d, "td") == VCP_WAIT);
+  CHECK(!enqueued_pod(h, "web-d"));
+  CHECK(h.sync(kPods, d).status == VCP_WAIT);
+  CHECK(!enqueued_pod(h, "web-d"));
+  CHECK(secret_writes(h).size() == 2);  // d waits for the PATCH in flight to finish
+
+  // Its answer (it wakes b, the first of the batch) wakes c too; each mounts its own key of the Secret.
+  CHECK(patch.wake_name == "web-b");
+  apply_shard_write(h, patch);
+  CHECK(!enqueued_pod(h, "web-c"));
+  for (const auto& [pod, uid] :
+       {std::pair<Value*, std::string>{&b, "00000000-0000-4000-8000-00000000000b"},
+        std::pair<Value*, std::string>{&c, "00000000-0000-4000-8000-00000000000c"}}) {
+    Result r = h.sync(kPods, *pod);
+    REQUIRE(r.status == VCP_OK);
+    CHECK(enqueued_pod(h, "web-c"));
+    Value hpod = parse_or_fail(r.out);
+    bool mounted = false;
+    static const Value kNone;
+    for (const Value& v : hpod.at({"spec"})->find("volumes")->items())
+      for (const Value& s : (v.find("projected") ? *v.find("projected")->find("sources") : kNone).items())
+        if (const Value* sec = s.find("secret"); sec && sec->find("name")->as_string() == kShardHost)
+          mounted = sec->find("items")->size() == 1 &&
+                    (*sec->find("items"))[0].find("key")->as_string() ==
+                        token_key(pod->at({"metadata"})->find("name")->as_string(), uid);
+    CHECK(mounted);
+  }
+  // Four pods, three host writes for their tokens: d's went out as soon as the b and c write was answered.
+  REQUIRE(secret_writes(h).size() == 3);
+  const pods_test::Write third = secret_writes(h).back();
+  CHECK(third.verb == VCP_VERB_PATCH);
+  CHECK(parse_or_fail(third.body).find("stringData")->size() == 1);
+  CHECK(third.wake_name == "web-d");
+  apply_shard_write(h, third);
+  CHECK(h.sync(kPods, d).status == VCP_OK);
+  CHECK(h.host.unread_results() == 0);
+}
+
+TEST_CASE("a shard takes 64 tokens; the next token opens the next shard") {
+  Harness h;
+  Value first = nginx_pod(h, "p0", "00000000-0000-4000-8000-000000000000");
+  REQUIRE(through_token_request(h, first, "t") == VCP_WAIT);
+  const pods_test::Write create = secret_writes(h).back();
+  for (int i = 1; i < 64; i++) {
+    char uid[64];
+    std::snprintf(uid, sizeof uid, "00000000-0000-4000-8000-%012d", i);
+    REQUIRE(through_token_request(h, nginx_pod(h, "p" + std::to_string(i), uid), "t") == VCP_WAIT);
+  }
+  CHECK(secret_writes(h).size() == 1);
+  Value last = nginx_pod(h, "p64", "00000000-0000-4000-8000-000000000064");
+  REQUIRE(through_token_request(h, last, "t") == VCP_WAIT);
+  REQUIRE(secret_writes(h).size() == 2);
+  const pods_test::Write second = secret_writes(h).back();
+  CHECK(second.verb == VCP_VERB_CREATE);
+  CHECK(parse_or_fail(second.body).at({"metadata"})->find("name")->as_string() ==
+        "default-sa-tokens-3840df0c-1-x-demo-nginx-x-my-vcluster");
+  apply_shard_write(h, create);
+  REQUIRE(h.sync(kPods, first).status == VCP_OK);
+  const pods_test::Write patch = secret_writes(h).back();
+  CHECK(patch.verb == VCP_VERB_PATCH);
+  CHECK(parse_or_fail(patch.body).find("stringData")->size() == 63);
+}
+
+TEST_CASE("a failed shard write is sent again after a delay, and its pods wait for it") {
+  Harness h;
+  Value a = nginx_pod(h);
+  REQUIRE(through_token_request(h, a, "ta") == VCP_WAIT);
+  const pods_test::Write create = secret_writes(h).back();
+  h.host.finish(create.id, 403, R"({"kind":"Status","message":"secrets is forbidden"})");
+  h.host.enqueued.clear();
+  CHECK(h.sync(kPods, a).status == VCP_WAIT);
+  uint64_t delay = 0;
+  CHECK(enqueued_pod(h, kNginx, &delay));
+  CHECK(delay >= 500);
+  CHECK(secret_writes(h).size() == 1);  // not at once
+  CHECK(h.sync(kPods, a).status == VCP_WAIT);
+  CHECK(secret_writes(h).size() == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay + 50));
+  CHECK(h.sync(kPods, a).status == VCP_WAIT);
+  REQUIRE(secret_writes(h).size() == 2);
+  const pods_test::Write again = secret_writes(h).back();
+  CHECK(again.verb == VCP_VERB_CREATE);
+  CHECK(parse_or_fail(again.body).at({"stringData"})->find(token_key(kNginx, kNginxUid))->as_string() ==
+        "ta");
+  CHECK(h.host.writes.size() == 3);  // the token was not asked for again
+
+  // A create answered 409 (the shard was made meanwhile) becomes a PATCH of the same keys, at once.
+  h.host.put(VCP_SIDE_HOST, kSecrets,
+             R"({"metadata":{"name":")" + kShardHost + R"(","namespace":"vcluster-my-vcluster",
+    "annotations":{"vcluster.loft.sh/object-name":")" +
+                 kShard + R"(","vcluster.loft.sh/object-namespace":"demo-nginx",
+    "vcluster.loft.sh/skip-backsync":"true"}},"data":{}})");
+  h.host.finish(again.id, 409, R"({"kind":"Status","reason":"AlreadyExists"})");
+  CHECK(h.sync(kPods, a).status == VCP_WAIT);
+  REQUIRE(secret_writes(h).size() == 3);
+  const pods_test::Write patch = secret_writes(h).back();
+  CHECK(patch.verb == VCP_VERB_PATCH);
+  apply_shard_write(h, patch);
+  CHECK(h.sync(kPods, a).status == VCP_OK);
+}
+
+TEST_CASE("a shard's reconcile removes the keys of pods that are gone and deletes it when empty") {
+  Harness h;
+  Value a = nginx_pod(h);
+  const std::string gone = token_key("web-gone", "00000000-0000-4000-8000-0000000000ff");
+  const std::string older = token_key(kNginx, "00000000-0000-4000-8000-000000000001");  // an earlier pod a
+  Value shard = parse_or_fail(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" + kShardHost +
+                              R"(","namespace":"vcluster-my-vcluster","annotations":{
+    "vcluster.loft.sh/object-name":")" +
+                              kShard + R"(","vcluster.loft.sh/object-namespace":"demo-nginx",
+    "vcluster.loft.sh/skip-backsync":"true"}},"type":"Opaque","data":{}})");
+  shard["data"][token_key(kNginx, kNginxUid)] = "";
+  shard["data"][gone] = "";
+  shard["data"][older] = "";
+  h.host.put(VCP_SIDE_HOST, kSecrets, vc::json::dump(shard));
+
+  Result r = h.remove(kSecrets, "demo-nginx", kShard, shard);
+  CHECK(r.status == VCP_SKIP);
+  REQUIRE(secret_writes(h).size() == 1);
+  const pods_test::Write rm = secret_writes(h).back();
+  CHECK(rm.verb == VCP_VERB_PATCH);
+  CHECK(rm.wake_name == kShard);  // removals alone wake the shard's own key
+  check_same(parse_or_fail(rm.body),
+             parse_or_fail(R"({"data":{")" + gone + R"(":null,")" + older + R"(":null}})"));
+  // Reconciled again before the answer: no second write.
+  CHECK(h.remove(kSecrets, "demo-nginx", kShard, shard).status == VCP_SKIP);
+  CHECK(secret_writes(h).size() == 1);
+  shard = apply_shard_write(h, rm);
+
+  // Every key's pod exists: nothing is written (a restart that changed nothing writes nothing).
+  CHECK(h.remove(kSecrets, "demo-nginx", kShard, shard).status == VCP_SKIP);
+  CHECK(secret_writes(h).size() == 1);
+  CHECK(h.host.unread_results() == 0);
+
+  // The last pod goes: its key is removed, then the empty shard is deleted.
+  h.host.remove(VCP_SIDE_VIRTUAL, kPods, "demo-nginx", kNginx);
+  CHECK(h.remove(kSecrets, "demo-nginx", kShard, shard).status == VCP_SKIP);
+  REQUIRE(secret_writes(h).size() == 2);
+  shard = apply_shard_write(h, secret_writes(h).back());
+  CHECK(shard.find("data")->size() == 0);
+  CHECK(h.remove(kSecrets, "demo-nginx", kShard, shard).status == VCP_OK);
+
+  // Until its DELETED event, no token goes into it; a new pod's token opens another shard.
+  Value b = nginx_pod(h, "web-b", "00000000-0000-4000-8000-00000000000b");
+  REQUIRE(through_token_request(h, b, "tb") == VCP_WAIT);
+  CHECK(parse_or_fail(secret_writes(h).back().body).at({"metadata"})->find("name")->as_string() ==
+        "default-sa-tokens-3840df0c-1-x-demo-nginx-x-my-vcluster");
+  h.host.remove(VCP_SIDE_HOST, kSecrets, kHostNs, kShardHost);
+  h.event(kSecrets, VCP_SIDE_HOST, VCP_EVENT_DELETED, shard);
+  Value c = nginx_pod(h, "web-c", "00000000-0000-4000-8000-00000000000c");
+  REQUIRE(through_token_request(h, c, "tc") == VCP_WAIT);
+  CHECK(parse_or_fail(secret_writes(h).back().body).at({"metadata"})->find("name")->as_string() ==
+        kShardHost);
+}
+
+TEST_CASE("a pod's deletion reconciles the shard holding its tokens") {
+  Harness h;
+  Value created = run_golden(h, "nginx");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
   h.host.put(VCP_SIDE_VIRTUAL, kPods, vc::json::dump(vpod));
-  CHECK(h.remove(kSecrets, "demo-nginx", "nginx-deployment-5fbdf85c67-42rmp-sa-token", tok).status ==
-        VCP_SKIP);
-  h.host.remove(VCP_SIDE_VIRTUAL, kPods, "demo-nginx", "nginx-deployment-5fbdf85c67-42rmp");
-  CHECK(h.remove(kSecrets, "demo-nginx", "nginx-deployment-5fbdf85c67-42rmp-sa-token", tok).status == VCP_OK);
+  created.ensure({"metadata"})["uid"] = "host-uid-9";
+  // The host pod goes first (the virtual pod still exists): nothing yet, its keys are still in use.
+  h.event(kPods, VCP_SIDE_HOST, VCP_EVENT_DELETED, created);
+  auto shard_enqueued = [&] {
+    for (const auto& e : h.host.enqueued)
+      if (e.resource == kSecrets && e.name == kShard && e.ns == "demo-nginx") return true;
+    return false;
+  };
+  CHECK(!shard_enqueued());
+  // Then the virtual pod: the shard is reconciled.
+  h.host.remove(VCP_SIDE_VIRTUAL, kPods, "demo-nginx", kNginx);
+  h.event(kPods, VCP_SIDE_VIRTUAL, VCP_EVENT_DELETED, vpod);
+  CHECK(shard_enqueued());
+
+  // The other order: the virtual pod is already gone when the host pod goes.
+  h.host.enqueued.clear();
+  h.event(kPods, VCP_SIDE_HOST, VCP_EVENT_DELETED, created);
+  CHECK(shard_enqueued());
+}
+
+TEST_CASE("a virtual Secret named like a token Secret is refused, never synced over it or deleted") {
+  Harness h;
+  h.load_objects(golden_dir() + "/nginx.host-objects.json");
+  Value shard = parse_or_fail(h.host.cached(VCP_SIDE_HOST, kSecrets, kHostNs, kShardHost));
+  Value tenant = parse_or_fail(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" + kShard +
+                               R"(","namespace":"demo-nginx","uid":"s-9"},"data":{"x":"eQ=="}})");
+  Result r = h.sync(kSecrets, tenant, &shard);
+  CHECK(r.status == VCP_REFUSED);
+  CHECK(h.host.last_error.find(kShardHost) != std::string::npos);
+  CHECK(h.host.last_error.find("rename the virtual Secret demo-nginx/" + kShard) != std::string::npos);
 }
 
 TEST_CASE("the host cache keeps a token Secret's keys, not its tokens, and the pod is created from it") {
   Harness h;
-  const std::string secret = "nginx-deployment-5fbdf85c67-42rmp-sa-token-x-demo-ng-f45bc9d59b";
-  Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
-  const pods_test::Write create = token_secret_create(h, vpod, secret, "virtual-token-abc");
+  Value vpod = nginx_pod(h);
+  REQUIRE(through_token_request(h, vpod, "virtual-token-abc") == VCP_WAIT);
+  const pods_test::Write create = secret_writes(h).back();
   h.host.finish(create.id, 201, create.body);
 
   // The Secret as the API server stores it: stringData became data, and the server set its fields.
@@ -489,20 +774,18 @@ TEST_CASE("the host cache keeps a token Secret's keys, not its tokens, and the p
   m["creationTimestamp"] = "2026-11-26T08:00:00Z";
   const Value meta = m;  // a copy: adding members to `stored` below moves its metadata
   Value data = Value::object();
-  data["kube-api-access-7xk2m"] = "dmlydHVhbC10b2tlbi1hYmM=";
+  data[token_key(kNginx, kNginxUid)] = "dmlydHVhbC10b2tlbi1hYmM=";
   stored["data"] = data;
-  stored.object_ptr()->erase(std::remove_if(stored.object_ptr()->begin(), stored.object_ptr()->end(),
-                                            [](const auto& m) { return m.first == "stringData"; }),
-                             stored.object_ptr()->end());
+  stored.erase("stringData");
   Result kept = h.cache(VCP_SIDE_HOST, kSecrets, vc::json::dump(stored));
   REQUIRE(kept.status == VCP_OK);
   Value cached = parse_or_fail(kept.out);
   CHECK(kept.out.find("dmlydHVhbC10b2tlbi1hYmM=") == std::string::npos);
-  CHECK(cached.at({"data"})->find("kube-api-access-7xk2m")->as_string().empty());
+  CHECK(cached.at({"data"})->find(token_key(kNginx, kNginxUid))->as_string().empty());
   check_same(*cached.find("metadata"), meta);
   CHECK(cached.find("type")->as_string() == "Opaque");
 
-  // With only that in the cache, the Secret is complete: the pod is created and nothing is written again.
+  // With only that in the cache, the pod is created and nothing is written again.
   h.host.put(VCP_SIDE_HOST, kSecrets, kept.out);
   const size_t writes = h.host.writes.size();
   Result created = h.sync(kPods, vpod);
@@ -510,8 +793,17 @@ TEST_CASE("the host cache keeps a token Secret's keys, not its tokens, and the p
   check_same(parse_or_fail(created.out), parse_or_fail(slurp(golden_dir() + "/nginx.host.json")));
   CHECK(h.host.writes.size() == writes);
 
+  // A per-pod token Secret of an earlier version is projected the same way.
+  const std::string legacy =
+      R"({"metadata":{"name":"web-sa-token-x-demo-x-my-vcluster","namespace":"vcluster-my-vcluster",
+    "annotations":{"vcluster.loft.sh/skip-backsync":"true","vcluster.loft.sh/object-name":"web-sa-token"}},
+    "data":{"kube-api-access-1":"c2VjcmV0"}})";
+  Result legacy_kept = h.cache(VCP_SIDE_HOST, kSecrets, legacy);
+  REQUIRE(legacy_kept.status == VCP_OK);
+  CHECK(legacy_kept.out.find("c2VjcmV0") == std::string::npos);
+
   // Everything else is cached whole: a host copy of a virtual Secret (on_sync compares it with its
-  // source), a skip-backsync Secret that is no pod's token Secret, and the virtual side.
+  // source), a skip-backsync Secret that is no token Secret, and the virtual side.
   const std::string copy =
       R"({"metadata":{"name":"db-x-demo-x-my-vcluster","namespace":"vcluster-my-vcluster",
     "annotations":{"vcluster.loft.sh/object-name":"db"}},"data":{"password":"cGFzcw=="}})";
