@@ -363,7 +363,8 @@ void Engine::add_key(const std::string& key) {
 
 Engine::HoldInfo Engine::hold_info() const {
   return {queue_ && queue_->core().held(), queue_ ? queue_->core().urgent_len() : 0,
-          urgent_processing_.size(), urgent_submits_};
+          urgent_processing_.size(), urgent_submits_,
+          deferred_submits_[0][1].size() + deferred_submits_[1][1].size()};
 }
 
 std::pair<size_t, size_t> Engine::unread_results() const {
@@ -426,8 +427,7 @@ bool Engine::held_back(std::chrono::steady_clock::time_point since) const {
 
 void Engine::update_hold() {
   if (!queue_ || stopping_) return;
-  const bool on = queue_->core().urgent_len() > 0 || !urgent_processing_.empty() || urgent_submits_ > 0;
-  queue_->hold(on);
+  queue_->hold(hold_wanted(hold_info(), std::max<size_t>(settings_.creation_hold_busy, 1)));
   pump_submits(0);
   pump_submits(1);
 }

@@ -283,6 +283,7 @@ struct HostApi {
       send();
     } else {
       e->deferred_submits_[si][urgent ? 1 : 0].push_back({std::chrono::steady_clock::now(), std::move(send)});
+      if (urgent) e->update_hold();  // a creation's write waits for a slot: creations are backed up
     }
     return id;
   }
