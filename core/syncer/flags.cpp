@@ -29,8 +29,8 @@ Flags:
   --lease-duration S, --renew-deadline S, --retry-period S   (60, 40, 15)
   --max-in-flight N            concurrent reconciles (default 64)
   --max-connections N          keep-alive connections per API server (default 16)
-  --creation-hold S            while objects are being created, other work (status copies, Event copies)
-                               waits, each item for at most S seconds (default 10; 0 = never waits)
+  --creation-hold S            while creations are backed up (a burst), other work (status copies, Event
+                               copies) waits, each item for at most S seconds (default 10; 0 = never waits)
   -h, --help
 )";
 }
