@@ -520,9 +520,14 @@ void pump_shard(State& st, const std::string& gk, size_t idx) {
         sh.exists = false;  // deleted meanwhile: make it again, with nothing to remove
         sh.removes.clear();
       } else {
-        host.log(VCP_LOG_WARN, "writing the host token Secret " + hns + "/" + hname + " answered HTTP " +
-                                   std::to_string(status) + ": " + body.substr(0, 300) +
-                                   "; the pods whose tokens it carries wait and it is written again");
+        host.log(
+            VCP_LOG_WARN,
+            "writing the host token Secret " + hns + "/" + hname + " answered HTTP " +
+                std::to_string(status) + ": " + body.substr(0, 300) +
+                (status == 401 || status == 403
+                     ? "; the syncer's host credentials must allow creating and patching Secrets in " + hns
+                     : std::string()) +
+                "; the pods whose tokens it carries wait, and it is written again");
       }
       // The first two conflicts are retried at once; anything else after 0.5 s, doubling up to 30 s.
       const bool conflict = status == 409 || status == 404;

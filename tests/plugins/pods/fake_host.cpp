@@ -56,7 +56,7 @@ FakeHost::FakeHost(std::string vcluster, std::string host_ns)
   api_.struct_size = sizeof api_;
   api_.abi_major = VCP_ABI_MAJOR;
   api_.abi_minor = VCP_ABI_MINOR;
-  api_.log = [](vcp_host_ctx*, vcp_log_level, vcp_str) {};
+  api_.log = [](vcp_host_ctx* c, vcp_log_level, vcp_str m) { self(c)->logged.push_back(s(m)); };
   api_.set_error = [](vcp_host_ctx* c, vcp_str m) { self(c)->last_error = s(m); };
   api_.buf_append = [](vcp_buf* b, const char* d, size_t n) {
     reinterpret_cast<std::string*>(b)->append(d, n);

@@ -91,6 +91,7 @@ class FakeHost {
   std::vector<Index> indexes;
   std::vector<Emitted> emitted;  // Kubernetes Events the plugin asked for (emit_event)
   std::string last_error;
+  std::vector<std::string> logged;  // messages the plugin logged (log)
 
   // safe_concat(parts joined by "-"), as vcluster's SafeConcatName.
   static std::string safe_concat(const std::vector<std::string>& parts);

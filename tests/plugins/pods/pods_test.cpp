@@ -640,6 +640,13 @@ TEST_CASE("a failed shard write is sent again after a delay, and its pods wait f
   CHECK(h.sync(kPods, a).status == VCP_WAIT);
   uint64_t delay = 0;
   CHECK(enqueued_pod(h, kNginx, &delay));
+  // One warning names the Secret, the answer and the fix.
+  REQUIRE(!h.host.logged.empty());
+  const std::string& warning = h.host.logged.back();
+  CHECK(warning.find("host token Secret vcluster-my-vcluster/" + kShardHost + " answered HTTP 403") !=
+        std::string::npos);
+  CHECK(warning.find("must allow creating and patching Secrets in vcluster-my-vcluster") !=
+        std::string::npos);
   CHECK(delay >= 500);
   CHECK(secret_writes(h).size() == 1);  // not at once
   CHECK(h.sync(kPods, a).status == VCP_WAIT);
