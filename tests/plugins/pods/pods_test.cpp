@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -530,6 +531,44 @@ TEST_CASE("the token flow: TokenRequest on the virtual side, then a shared host 
     for (int i = 0; i < 32; i++) h2.sync(kPods, vpod2, &hpod2);
     CHECK(h2.host.unread_results() == 0);
   }
+}
+
+TEST_CASE("a pod's token sources are numbered across volumes, in its keys and in its host volumes alike") {
+  Harness h;
+  Value vpod = nginx_pod(h);
+  // A second projected volume with a token for another audience (e.g. a vault), after kube-api-access.
+  (*vpod.at({"spec"}))["volumes"].push_back(parse_or_fail(R"({"name":"vault-token","projected":{"sources":[
+    {"serviceAccountToken":{"audience":"vault","expirationSeconds":600,"path":"vault"}}]}})"));
+  h.host.put(VCP_SIDE_VIRTUAL, kPods, vc::json::dump(vpod));
+  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
+  REQUIRE(h.host.writes.size() == 2);  // a TokenRequest per source
+  const Value second = parse_or_fail(h.host.writes[1].body);
+  CHECK(second.at({"spec"})->find("audiences")->items().at(0).as_string() == "vault");
+  h.host.finish(h.host.writes[0].id, 201, R"({"status":{"token":"t-api"}})");
+  h.host.finish(h.host.writes[1].id, 201, R"({"status":{"token":"t-vault"}})");
+  REQUIRE(h.sync(kPods, vpod).status == VCP_WAIT);
+  const pods_test::Write create = h.host.writes.back();
+  Value body = parse_or_fail(create.body);
+  const std::string shard = body.at({"metadata"})->find("name")->as_string();
+  // Another audience set is another group: not the default-audience shard.
+  CHECK(shard != kShardHost);
+  CHECK(shard.rfind("default-sa-tokens-", 0) == 0);
+  CHECK(body.at({"stringData"})->find(kNginx + "_" + kNginxUid + "_0")->as_string() == "t-api");
+  CHECK(body.at({"stringData"})->find(kNginx + "_" + kNginxUid + "_1")->as_string() == "t-vault");
+  apply_shard_write(h, create);
+  Result r = h.sync(kPods, vpod);
+  REQUIRE(r.status == VCP_OK);
+  std::map<std::string, std::string> mounted;  // volume → its token item's key
+  const Value hpod = parse_or_fail(r.out);
+  for (const Value& v : hpod.at({"spec"})->find("volumes")->items()) {
+    const Value* proj = v.find("projected");
+    if (!proj) continue;
+    for (const Value& src : proj->find("sources")->items())
+      if (const Value* sec = src.find("secret"); sec && sec->find("name")->as_string() == shard)
+        mounted[v.find("name")->as_string()] = (*sec->find("items"))[0].find("key")->as_string();
+  }
+  CHECK(mounted["kube-api-access-7xk2m"] == kNginx + "_" + kNginxUid + "_0");
+  CHECK(mounted["vault-token"] == kNginx + "_" + kNginxUid + "_1");
 }
 
 TEST_CASE("tokens that come while a shard write is on its way go out together in its next write") {
