@@ -223,10 +223,10 @@ struct State {
   // Recently parsed pods: a reconcile hands the same virtual and host pod to on_sync and on_back_sync, and
   // an informer event runs both index functions and then on_watch_event with the same text.
   vc::json::ParseCache trees{8};
-  // Token Secrets: the groups by "<vns>/<base>"; each shard's host name → (group, number); data keys an
-  // earlier run wrote for pods not yet on the host → the shard's virtual name (probe_shards).
+  // Token Secrets: the groups by "<vns>/<base>"; each shard's host name → its virtual namespace and name;
+  // data keys an earlier run wrote for pods not yet on the host → the shard's virtual name (probe_shards).
   std::map<std::string, Group> groups{};
-  std::unordered_map<std::string, std::pair<std::string, size_t>> shard_hosts{};
+  std::unordered_map<std::string, std::pair<std::string, std::string>> shard_hosts{};
   std::unordered_map<std::string, std::string> recovered{};
   bool probed = false;
   bool shards_writing = false;  // some shard may have a write in flight (checked every 32 hook calls)
@@ -428,7 +428,7 @@ Shard* shard_of(State& st, const std::string& vns, const std::string& vname, std
   while (g.shards.size() <= idx) {
     Shard s;
     s.vname = base + "-" + std::to_string(g.shards.size());
-    st.shard_hosts[st.host.name(vns, s.vname)] = {gk, g.shards.size()};
+    st.shard_hosts[st.host.name(vns, s.vname)] = {vns, s.vname};
     g.shards.push_back(std::move(s));
   }
   if (group_key) *group_key = gk;
@@ -1400,11 +1400,8 @@ void on_watch_event(void* state, const vcp_event* ev) {
             }
           }
           if (auto d = st->dying.find(pod_key); d != st->dying.end()) {
-            if (auto sh = st->shard_hosts.find(d->second); sh != st->shard_hosts.end()) {
-              auto g = st->groups.find(sh->second.first);
-              if (g != st->groups.end() && sh->second.second < g->second.shards.size())
-                host.enqueue(kSecrets, ns, g->second.shards[sh->second.second].vname);
-            }
+            if (auto sh = st->shard_hosts.find(d->second); sh != st->shard_hosts.end())
+              host.enqueue(kSecrets, sh->second.first, sh->second.second);
             st->dying.erase(d);
           }
           forget_ops(*st, pod_key);
@@ -1432,11 +1429,9 @@ void on_watch_event(void* state, const vcp_event* ev) {
           if (sh == st->shard_hosts.end()) continue;
           if (host.has(VCP_SIDE_VIRTUAL, kPods, vns, vname)) {
             st->dying[key_of(vns, vname)] = name;
-            continue;
+          } else {
+            host.enqueue(kSecrets, sh->second.first, sh->second.second);
           }
-          auto g = st->groups.find(sh->second.first);
-          if (g != st->groups.end() && sh->second.second < g->second.shards.size())
-            host.enqueue(kSecrets, vns, g->second.shards[sh->second.second].vname);
         }
       }
       return;
