@@ -230,6 +230,10 @@ struct State {
   std::unordered_map<std::string, std::string> recovered{};
   bool probed = false;
   bool shards_writing = false;  // some shard may have a write in flight (checked every 32 hook calls)
+  // The pod ("ns/name") each shard write in flight wakes with its answer → that shard (group key, number).
+  // The pod may have taken its tokens from the cache already (the shard's watch event came first), so
+  // its next sync, whatever path it takes, reads the answer and sends the next batch.
+  std::unordered_map<std::string, std::pair<std::string, size_t>> write_wakes{};
   // Virtual pods ("ns/name") whose host pod is gone while they still exist, → the host name of the shard
   // holding their tokens: swept once the virtual pod goes too.
   std::unordered_map<std::string, std::string> dying{};
@@ -495,6 +499,9 @@ void pump_shard(State& st, const std::string& gk, size_t idx) {
     const int status = host.take_result(sh.write, &body);
     if (status == 0) return;
     sh.write = 0;
+    if (auto w = st.write_wakes.find(key_of(g.vns, sh.wake_pod));
+        w != st.write_wakes.end() && w->second.first == gk && w->second.second == idx)
+      st.write_wakes.erase(w);
     if (status >= 200 && status < 300) {
       sh.exists = true;
       sh.failures = 0;
@@ -592,6 +599,7 @@ void pump_shard(State& st, const std::string& gk, size_t idx) {
   }
   sh.wake_pod = wake_pod;
   sh.wake_gone = false;
+  if (for_pod) st.write_wakes[key_of(g.vns, wake_pod)] = {gk, idx};
   sh.writing_adds = std::move(sh.adds);
   sh.writing_removes = std::move(sh.removes);
   sh.adds.clear();
@@ -1291,6 +1299,12 @@ vcp_status on_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
       case kPods:
         // Event writes wake the key of their pod, so that their results are read promptly.
         collect_event_writes(*st, key_of(str(args->source_namespace), str(args->source_name)));
+        // The answer of a token Secret write woke this pod: read it, whatever this sync does.
+        if (auto w = st->write_wakes.find(key_of(str(args->source_namespace), str(args->source_name)));
+            w != st->write_wakes.end()) {
+          const auto shard = w->second;
+          pump_shard(*st, shard.first, shard.second);
+        }
         {
           vcp_status status = sync_pod(*st, args, out);
           drop_if_idle(*st, args);

@@ -118,13 +118,14 @@ vcluster_host_services() {
 # syncer_up NAME PLUGINS [ARGS...]: starts $SYNCER for vcluster $VC (host namespace $HNS) between $KC_virt and
 # $KC_host, logging to $WORK/syncer-NAME.log and serving /readyz and /metrics on 127.0.0.1:$port (the
 # caller's free port, URL=http://127.0.0.1:$port), and waits until it is ready. Sets SYNCER_PID.
+# VC_SYNCER_LOG_LEVEL=debug (with KEEP_LOGS_ON_FAILURE=1) keeps a failing run's reconcile-by-reconcile log.
 syncer_up() {
   local name=$1 plugins=$2
   shift 2
   # shellcheck disable=SC2154 # VC, HNS, port, KC_* and SYNCER come from the calling test
   start_bg "$WORK/syncer-$name.log" "$SYNCER" --name "$VC" --target-namespace "$HNS" \
     --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" \
-    --plugins "$plugins" --status-address "127.0.0.1:$port" "$@"
+    --plugins "$plugins" --status-address "127.0.0.1:$port" ${VC_SYNCER_LOG_LEVEL:+--log-level "$VC_SYNCER_LOG_LEVEL"} "$@"
   SYNCER_PID=$LAST_PID
   poll 30 curl -sf "http://127.0.0.1:$port/readyz" -o /dev/null
 }

@@ -644,6 +644,34 @@ TEST_CASE("tokens that come while a shard write is on its way go out together in
   CHECK(h.host.unread_results() == 0);
 }
 
+TEST_CASE("the pod a shard write wakes reads its answer even after taking its token from the cache") {
+  // The shard's watch event can come before the create's answer: a takes its token from the cache and is
+  // created; the answer then wakes a, whose sync (now with its host pod) must still read it and send b's
+  // token. The nodes e2e test saw b wait for minutes when only a hook count read it.
+  Harness h;
+  Value a = nginx_pod(h);
+  Value b = nginx_pod(h, "web-b", "00000000-0000-4000-8000-00000000000b");
+  REQUIRE(through_token_request(h, a, "ta") == VCP_WAIT);
+  const pods_test::Write create = secret_writes(h).back();
+  REQUIRE(create.wake_name == kNginx);
+  REQUIRE(through_token_request(h, b, "tb") == VCP_WAIT);
+  Value stored = apply_shard_write(h, create, /*answer=*/false);
+  Result ra = h.sync(kPods, a);
+  REQUIRE(ra.status == VCP_OK);  // from the cache
+  CHECK(secret_writes(h).size() == 1);
+  CHECK(h.sync(kPods, b).status == VCP_WAIT);  // b's token waits for the create's answer
+  CHECK(secret_writes(h).size() == 1);
+  h.host.finish(create.id, 201, vc::json::dump(stored));
+  Value hpod = parse_or_fail(ra.out);
+  h.sync(kPods, a, &hpod);  // the answer woke a
+  REQUIRE(secret_writes(h).size() == 2);
+  const pods_test::Write patch = secret_writes(h).back();
+  CHECK(patch.verb == VCP_VERB_PATCH);
+  CHECK(patch.wake_name == "web-b");
+  apply_shard_write(h, patch);
+  CHECK(h.sync(kPods, b).status == VCP_OK);
+}
+
 TEST_CASE("a shard takes 64 tokens; the next token opens the next shard") {
   Harness h;
   Value first = nginx_pod(h, "p0", "00000000-0000-4000-8000-000000000000");
