@@ -3,9 +3,9 @@
 # cluster, vcluster-syncer with the pods (and nodes) plugins, and vcluster-loadgen. Prints one table of
 # figures; asserts nothing. See docs/benchmarks.md for what each row means and the figures measured here.
 #
-# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|waiting|headline|steady|memory|restart|cost|limit|dns-late|podsize]
+# Usage: bench/run.sh [--pods 1000] [--scenario all|burst|waiting|headline|steady|memory|restart|cost|limit|limits|dns-late|podsize]
 #                     [--connections 16] [--syncer-connections "16 64"] [--rate 50] [--steady-seconds 20] [--dns-delay 3]
-#                     [--build build-bench] [--out DIR] [--perf] [--nice N]
+#                     [--build build-bench] [--out DIR] [--perf] [--nice N] [--pin]
 #   --pods N          pods per burst (limit, burst, waiting, restart, dns-late)
 #   --connections C   keep-alive connections of the load generator (and of the syncer, per API server)
 #   --syncer-connections "16 64"   the burst once per value of the syncer's --max-connections
@@ -15,16 +15,23 @@
 #   --perf            record the syncer with `perf record --call-graph dwarf` during the burst (OUT/perf-burst.data)
 #   --nice N          run the whole bench (clusters, nodesim, syncer, loadgen) at this niceness, e.g. -10 on a
 #                     machine shared with other work (root only for negative values)
+#   --pin             give the host control plane (etcd, API server, scheduler, controller manager) CPU 1 and
+#                     everything else (the virtual control plane, the syncer, nodesim, the load generator)
+#                     CPU 0, as in a real deployment, where the host's API server does not share its cores
+#                     with the tenant's control plane; the limit then has that one core too
 # Environment: SYNCER_ARGS (extra syncer flags), PLUGINS (default: pods,nodes when libvcp-nodes.so exists),
 # LIMIT_SECRETS=0 (skip the limit's Secret + pod variant), PERF_FREQ (perf samples per second, default 499),
 # IDEAL_IN_FLIGHT (pods in flight of the ideal client, default "2C 8C"),
 # SYNCER_PRELOAD (an LD_PRELOAD for the syncer only, e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2).
 # SYNCER_WRAP (words put between `env` and the syncer: variables, or a wrapper that execs it).
+# HOST_POD_TEMPLATE (a host pod the syncer made, as OUT/host-pod-template.json of an earlier run: the
+# translated limit's pod when no burst or waiting phase ran, e.g. --scenario limits: the limit, the
+# translated limit, the limit again, to see what the order of the phases does).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../tests/integration/lib.sh"
 
-SYNC_CONNS="" PODS=1000 SCENARIO=all CONN=16 RATE=50 STEADY_S=20 DNS_DELAY=3 BUILD=$ROOT/build-bench OUT="" PERF=0 NICE=""
+SYNC_CONNS="" PODS=1000 SCENARIO=all CONN=16 RATE=50 STEADY_S=20 DNS_DELAY=3 BUILD=$ROOT/build-bench OUT="" PERF=0 NICE="" PIN=0
 while (($#)); do
   case $1 in
     --pods) PODS=$2; shift 2 ;;
@@ -38,14 +45,20 @@ while (($#)); do
     --out) OUT=$2; shift 2 ;;
     --perf) PERF=1; shift ;;
     --nice) NICE=$2; shift 2 ;;
+    --pin) PIN=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
-case $SCENARIO in all|burst|waiting|headline|steady|memory|restart|cost|limit|dns-late|podsize) ;; *)
-  echo "run.sh: --scenario must be all, burst, waiting, headline, steady, memory, restart, cost, limit, dns-late or podsize" >&2; exit 2 ;;
+case $SCENARIO in all|burst|waiting|headline|steady|memory|restart|cost|limit|limits|dns-late|podsize) ;; *)
+  echo "run.sh: --scenario must be all, burst, waiting, headline, steady, memory, restart, cost, limit, limits, dns-late or podsize" >&2; exit 2 ;;
 esac
 if [ -n "$NICE" ]; then renice -n "$NICE" -p $$ >/dev/null || { echo "run.sh: renice $NICE failed" >&2; exit 1; }; fi
+if ((PIN)); then
+  (($(nproc --all) >= 2)) || { echo "run.sh: --pin needs 2 CPUs" >&2; exit 1; }
+  # Everything this script starts inherits CPU 0; the host control plane is moved to CPU 1 once it runs.
+  taskset -cp 0 $$ >/dev/null || { echo "run.sh: taskset failed" >&2; exit 1; }
+fi
 [ -n "$SYNC_CONNS" ] || SYNC_CONNS=$CONN
 [ -n "$OUT" ] || OUT=$(mktemp -d "${TMPDIR:-/tmp}/vc-bench.XXXXXX")
 mkdir -p "$OUT"
@@ -109,6 +122,10 @@ VC_BED_SERVICE_CIDR=10.96.0.0/16 \
 echo "clusters up in $((SECONDS - t)) s"
 . "$WORK/host/env"
 HOST_API_PID=$VC_KUBE_APISERVER_PID HOST_ETCD_PID=$VC_ETCD_PID
+if ((PIN)); then
+  for f in "$WORK"/host/pids/*.pid; do taskset -a -cp 1 "$(cat "$f")" >/dev/null || { echo "run.sh: could not pin $f" >&2; exit 1; }; done
+  echo "pinned: host control plane on CPU 1 ($(cd "$WORK/host/pids" && ls | sed 's/\.pid//' | tr '\n' ' ')), the rest on CPU 0"
+fi
 . "$WORK/virt/env"
 VIRT_API_PID=$VC_KUBE_APISERVER_PID VIRT_ETCD_PID=$VC_ETCD_PID
 vcluster_host_services "$KC_host" "$HNS" "$VC"
@@ -270,6 +287,47 @@ phase_ideal() {
   IDEAL_S=$best
 }
 
+# capture_host_pod NAME: the host pod the syncer made for virtual pod NAME, as a --pod-template for the
+# translated limit (OUT/host-pod-template.json): the server's fields dropped, the name a placeholder.
+capture_host_pod() {
+  [ -s "$OUT/host-pod-template.json" ] && return 0
+  hk -n "$HNS" get pod "$1$SUFFIX" -o json 2>/dev/null | python3 -c '
+import json, sys
+pod = json.load(sys.stdin)
+md = pod["metadata"]
+for k in ("namespace", "uid", "resourceVersion", "creationTimestamp", "managedFields", "selfLink", "generation"):
+    md.pop(k, None)
+pod.pop("status", None)
+pod["spec"].pop("nodeName", None)
+md["name"] = "@NAME@"
+md.setdefault("labels", {})["loadgen"] = "@PREFIX@"
+json.dump(pod, sys.stdout, separators=(",", ":"))' >"$OUT/host-pod-template.json" 2>/dev/null ||
+    rm -f "$OUT/host-pod-template.json"
+}
+
+### 6b. The limit for the pods the syncer must create: the same burst straight on the host API server, each
+# pod the syncer's translation of a bench pod (captured from the burst or the waiting phase), so that the
+# translation's own size (vcluster's annotations, labels, variables, DNS config) is in the limit too.
+phase_limit_translated() {
+  if [ -n "${HOST_POD_TEMPLATE:-}" ] && [ ! -s "$OUT/host-pod-template.json" ]; then
+    cp "$HOST_POD_TEMPLATE" "$OUT/host-pod-template.json" || return 1
+  fi
+  [ -s "$OUT/host-pod-template.json" ] || { echo "    (no synced host pod was captured; no translated limit)"; return 0; }
+  say "limit, translated pods: $PODS of the syncer's host pods created directly on the host API server, $CONN connections"
+  local m f=$OUT/limit-translated.out lt
+  m=$(cpu_marks)
+  "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix lt --pods "$PODS" \
+    --pod-template "$OUT/host-pod-template.json" --until created,running | tee "$f" | sed -u 's/^/    /'
+  echo "    $(cpu_delta "$m")"
+  lt=$(result "$f" created_s)
+  row "limit, translated pods: $PODS of the syncer's host pods created on the host API server ($(wc -c <"$OUT/host-pod-template.json") B each)" \
+    "$(fmt "$lt") s" "$(ratio "$lt" "$LIMIT_S")× the limit's bare pods; all Running $(fmt "$(result "$f" running_s)") s"
+  [ -n "$BURST_S" ] && row "burst to host ÷ translated limit" "$(ratio "$BURST_S" "$lt")×" ""
+  [ -n "$WAITING_S" ] && row "waiting to host ÷ translated limit" "$(ratio "$WAITING_S" "$lt")×" ""
+  "$LOADGEN" --kubeconfig "$KC_host" --namespace bench-limit --connections "$CONN" --prefix lt --pods "$PODS" \
+    --action delete --until gone >"$OUT/limit-translated-delete.out"
+}
+
 ### 1. Burst, 3. memory (pods only), 5. cost per lifecycle
 BURST_S=""
 phase_burst() {
@@ -349,6 +407,7 @@ print("virtual pod " + out[0] + "; host pod " + out[1])' 2>/dev/null)
     "RSS growth per object $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B", o ? (r-i)/o : 0}'); ${mf:-?}"
   row "memory: heap in use / freed but kept, with $PODS pods$L" "$(heap "$f")" "glibc mallinfo2; RSS minus heap in use is code, stacks and fragmentation"
 
+  capture_host_pod "b-0"
   say "cost: deleting the $PODS pods through the syncer"
   lg burst$T-delete --action delete --prefix b --pods "$PODS" --until gone,host-gone
   settle
@@ -471,6 +530,7 @@ phase_waiting() {
     "the limit's pod creates $(fmt "$LIMIT_S") s; with a Secret per pod $(fmt "$(result "$OUT/limit-secrets.out" created_s)") s"
   row "waiting: CPU" "$(awk '{for (i = 1; i <= NF; i++) if ($i == "syncer") {v = $(i+1); sub(",", "", v); print v}}' "$OUT/waiting.cpu") s syncer" \
     "$(sed 's/^ *CPU s: //' "$OUT/waiting.cpu")"
+  capture_host_pod "w-0"
   drain w
   stop_syncer
 }
@@ -551,11 +611,12 @@ PY
 
 case $SCENARIO in
   podsize) phase_podsize ;;
-  all) phase_limit; phase_burst; phase_waiting; phase_restart; phase_steady; phase_dnslate ;;
+  all) phase_limit; phase_burst; phase_waiting; phase_limit_translated; phase_restart; phase_steady; phase_dnslate ;;
   limit) phase_limit ;;
+  limits) LIMIT_SECRETS=0 IDEAL_IN_FLIGHT=" " phase_limit; phase_limit_translated; LIMIT_SECRETS=0 IDEAL_IN_FLIGHT=" " phase_limit ;;
   burst) phase_limit; phase_burst ;;
-  waiting) phase_limit; phase_waiting ;;
-  headline) phase_limit; phase_burst; phase_waiting ;;
+  waiting) phase_limit; phase_waiting; phase_limit_translated ;;
+  headline) phase_limit; phase_burst; phase_waiting; phase_limit_translated ;;
   cost) phase_burst ;;
   memory) phase_burst; phase_restart ;;
   restart) phase_restart ;;
@@ -566,7 +627,7 @@ esac
 {
   echo
   echo "vcluster-syncer benchmarks: $PODS pods, $CONN connections, $NODES simulated nodes; plugins ${PLUGINS//$BUILD\//}"
-  echo "niceness $(ps -o ni= -p $$ | tr -d ' '); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(date -u +%FT%TZ)"
+  echo "niceness $(ps -o ni= -p $$ | tr -d ' ')$( ((PIN)) && echo '; pinned: host control plane on CPU 1, the rest on CPU 0'); machine: $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(date -u +%FT%TZ)"
   echo
   echo "| figure | value | notes |"
   echo "| --- | --- | --- |"
