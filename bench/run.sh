@@ -457,6 +457,10 @@ phase_restart() {
     "$(fmt "$(result "$OUT/restart-create.out" host_exist_s)") s" \
     "all Running $(fmt "$(result "$OUT/restart-create.out" running_s)") s; $PODS × 3 virtual creates answered in $(fmt "$(result "$OUT/restart-create.out" answered_s)") s"
   settle
+  snap restart-before
+  row "memory: $PODS pods + ConfigMaps + Secrets synced, before the restart (peak)" \
+    "$(awk -v a="$(mval "$OUT/restart-before.metrics" process_resident_memory_bytes)" -v b="$(mval "$OUT/restart-before.metrics" process_resident_memory_peak_bytes)" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
+    "$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$OUT/restart-before.metrics") cached objects; idle $(awk -v a="$idle_rss" 'BEGIN {printf "%.1f MiB", a/1048576}')"
   stop_syncer
   local m
   m=$(cpu_marks)
