@@ -287,21 +287,39 @@ phase_ideal() {
   IDEAL_S=$best
 }
 
-# capture_host_pod NAME: the host pod the syncer made for virtual pod NAME, as a --pod-template for the
-# translated limit (OUT/host-pod-template.json): the server's fields dropped, the name a placeholder.
+# pod_template SRC OUT [NODE]: a --pod-template for vcluster-loadgen from the pod in file SRC ("bare": the
+# load generator's own pod): the server's fields dropped, the name @NAME@, the label loadgen=@PREFIX@, bound
+# to NODE if one is given (else left to the scheduler).
+pod_template() {
+  python3 - "$1" "$2" "${3:-}" <<'PY'
+import json, sys
+src, out, node = sys.argv[1:4]
+if src == "bare":
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "@NAME@"},
+           "spec": {"containers": [{"name": "c", "image": "nginx",
+                                    "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}}}],
+                    "terminationGracePeriodSeconds": 5}}
+else:
+    pod = json.load(open(src))
+    for k in ("namespace", "uid", "resourceVersion", "creationTimestamp", "ownerReferences", "generateName",
+              "managedFields", "selfLink", "generation"):
+        pod["metadata"].pop(k, None)
+    pod.pop("status", None)
+    pod["spec"].pop("nodeName", None)
+pod["metadata"]["name"] = "@NAME@"
+pod["metadata"].setdefault("labels", {})["loadgen"] = "@PREFIX@"
+if node:
+    pod["spec"]["nodeName"] = node
+json.dump(pod, open(out, "w"), separators=(",", ":"))
+PY
+}
+
+# capture_host_pod NAME: the host pod the syncer made for virtual pod NAME, as the translated limit's
+# template (OUT/host-pod-template.json); the first capture stays.
 capture_host_pod() {
   [ -s "$OUT/host-pod-template.json" ] && return 0
-  hk -n "$HNS" get pod "$1$SUFFIX" -o json 2>/dev/null | python3 -c '
-import json, sys
-pod = json.load(sys.stdin)
-md = pod["metadata"]
-for k in ("namespace", "uid", "resourceVersion", "creationTimestamp", "managedFields", "selfLink", "generation"):
-    md.pop(k, None)
-pod.pop("status", None)
-pod["spec"].pop("nodeName", None)
-md["name"] = "@NAME@"
-md.setdefault("labels", {})["loadgen"] = "@PREFIX@"
-json.dump(pod, sys.stdout, separators=(",", ":"))' >"$OUT/host-pod-template.json" 2>/dev/null ||
+  { hk -n "$HNS" get pod "$1$SUFFIX" -o json >"$OUT/host-pod.json" &&
+    pod_template "$OUT/host-pod.json" "$OUT/host-pod-template.json"; } 2>/dev/null ||
     rm -f "$OUT/host-pod-template.json"
 }
 
@@ -571,28 +589,13 @@ phase_dnslate() {
 ### node that does not exist, so neither the scheduler nor nodesim adds work; they are force-deleted after.
 ### Two rounds, to see the order's effect.
 phase_podsize() {
-  local golden=$ROOT/tests/plugins/pods/golden kind f t round
+  local golden=$ROOT/tests/plugins/pods/golden kind f t round src
   local -A base=()
   for kind in bare virtual host; do
     t=$OUT/podsize-$kind.json
-    python3 - "$kind" "$golden/nginx.$kind.json" "$t" <<'PY' || { echo "podsize: cannot make $t" >&2; return 1; }
-import json, sys
-kind, src, out = sys.argv[1:4]
-if kind == "bare":  # the load generator's own pod
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "@NAME@"},
-           "spec": {"containers": [{"name": "c", "image": "nginx",
-                                    "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}}}],
-                    "terminationGracePeriodSeconds": 5}}
-else:
-    pod = json.load(open(src))
-    for k in ("namespace", "uid", "resourceVersion", "creationTimestamp", "ownerReferences", "generateName"):
-        pod["metadata"].pop(k, None)
-    pod.pop("status", None)
-pod["metadata"]["name"] = "@NAME@"
-pod["metadata"].setdefault("labels", {})["loadgen"] = "@PREFIX@"
-pod["spec"]["nodeName"] = "podsize-nowhere"
-json.dump(pod, open(out, "w"), separators=(",", ":"))
-PY
+    src=$golden/nginx.$kind.json
+    [ "$kind" = bare ] && src=bare
+    pod_template "$src" "$t" podsize-nowhere || { echo "podsize: cannot make $t" >&2; return 1; }
   done
   for round in 1 2; do
     for kind in bare virtual host; do
