@@ -166,6 +166,10 @@ stop_syncer() { [ -n "$SYNCER_PID" ] && stop_pid "$SYNCER_PID"; SYNCER_PID=""; }
 snap() { curl -sf "$URL/metrics" >"$OUT/$1.metrics"; }
 # heap FILE: "X MiB / Y MiB", the allocator's bytes in use and freed-but-kept in a snapshot.
 heap() { awk -v a="$(mval "$1" process_heap_in_use_bytes)" -v b="$(mval "$1" process_heap_free_bytes)" 'BEGIN {printf "%.1f MiB / %.1f MiB", a/1048576, b/1048576}'; }
+# rss_peak FILE: "X MiB (Y)", the resident and peak resident memory in a snapshot.
+rss_peak() { awk -v a="$(mval "$1" process_resident_memory_bytes)" -v b="$(mval "$1" process_resident_memory_peak_bytes)" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}'; }
+# cached_objects FILE: the objects in the syncer's caches, both sides, in a snapshot.
+cached_objects() { awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$1"; }
 # mval FILE NAME_WITH_LABELS: a sample of a snapshot (0 when absent).
 mval() { awk -v k="$2" '$1 == k {print $2; f=1} END {if (!f) print 0}' "$1"; }
 # writes FILE [CODE_PREFIX]: create/update/patch/delete requests on both sides.
@@ -364,9 +368,8 @@ burst_pass() {
   start_syncer syncer-burst$T
   sleep 2
   snap burst$T-idle
-  local idle_rss idle_peak m
+  local idle_rss m
   idle_rss=$(mval "$OUT/burst$T-idle.metrics" process_resident_memory_bytes)
-  idle_peak=$(mval "$OUT/burst$T-idle.metrics" process_resident_memory_peak_bytes)
   snap burst$T-0
   m=$(cpu_marks)
   local perf_pid=""
@@ -412,14 +415,13 @@ while text:
     out.append("%d B, managedFields %d B (%.0f%%)" % (whole, mf, 100.0 * mf / whole))
 print("virtual pod " + out[0] + "; host pod " + out[1])' 2>/dev/null)
   echo "    one pod's JSON: $mf"
-  local f=$OUT/burst$T-1.metrics rss peak objs bytes
+  local f=$OUT/burst$T-1.metrics rss objs bytes
   rss=$(mval "$f" process_resident_memory_bytes)
-  peak=$(mval "$f" process_resident_memory_peak_bytes)
-  objs=$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$f")
+  objs=$(cached_objects "$f")
   bytes=$(awk '$1 ~ /^vcluster_syncer_cache_bytes\{/ {s += $2} END {print s + 0}' "$f")
   grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed -u 's/^/    /'
-  row "memory: syncer RSS idle (peak)$L" "$(awk -v a="$idle_rss" -v b="$idle_peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" ""
-  row "memory: RSS with $PODS pods synced (peak)$L" "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
+  row "memory: syncer RSS idle (peak)$L" "$(rss_peak "$OUT/burst$T-idle.metrics")" ""
+  row "memory: RSS with $PODS pods synced (peak)$L" "$(rss_peak "$f")" \
     "$objs cached objects, $(awk -v b="$bytes" 'BEGIN {printf "%.1f MiB", b/1048576}') of JSON"
   row "memory: bytes per cached object$L" "$(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.0f B JSON", o ? b/o : 0}')" \
     "RSS growth per object $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B", o ? (r-i)/o : 0}'); ${mf:-?}"
@@ -477,8 +479,7 @@ phase_restart() {
   settle
   snap restart-before
   row "memory: $PODS pods + ConfigMaps + Secrets synced, before the restart (peak)" \
-    "$(awk -v a="$(mval "$OUT/restart-before.metrics" process_resident_memory_bytes)" -v b="$(mval "$OUT/restart-before.metrics" process_resident_memory_peak_bytes)" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
-    "$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$OUT/restart-before.metrics") cached objects; idle $(awk -v a="$idle_rss" 'BEGIN {printf "%.1f MiB", a/1048576}')"
+    "$(rss_peak "$OUT/restart-before.metrics")" "$(cached_objects "$OUT/restart-before.metrics") cached objects; idle $(awk -v a="$idle_rss" 'BEGIN {printf "%.1f MiB", a/1048576}')"
   stop_syncer
   local m
   m=$(cpu_marks)
@@ -492,14 +493,12 @@ phase_restart() {
     "settled (queue empty, no reconcile for 2 s) $((SECONDS - t0)) s after ready; $(mval "$f" vcluster_syncer_reconciles_total) reconciles"
   row "restart: write requests (host + virtual)" "$(writes "$f")" \
     "2xx $(writes "$f" 2); creates $(mval "$f" 'vcluster_syncer_writes_total{kind="create"}'), updates $(mval "$f" 'vcluster_syncer_writes_total{kind="update"}'), status $(mval "$f" 'vcluster_syncer_writes_total{kind="status"}'), deletes $(mval "$f" 'vcluster_syncer_writes_total{kind="delete"}')"
-  local rss peak objs bytes
+  local rss objs bytes
   rss=$(mval "$f" process_resident_memory_bytes)
-  peak=$(mval "$f" process_resident_memory_peak_bytes)
-  objs=$(awk '$1 ~ /^vcluster_syncer_cache_objects\{/ {s += $2} END {print s + 0}' "$f")
+  objs=$(cached_objects "$f")
   bytes=$(awk '$1 ~ /^vcluster_syncer_cache_bytes\{/ {s += $2} END {print s + 0}' "$f")
   grep -E '^vcluster_syncer_cache_(objects|bytes)' "$f" | sed -u 's/^/    /'
-  row "memory after restart: $PODS pods + ConfigMaps + Secrets (peak)" \
-    "$(awk -v a="$rss" -v b="$peak" 'BEGIN {printf "%.1f MiB (%.1f)", a/1048576, b/1048576}')" \
+  row "memory after restart: $PODS pods + ConfigMaps + Secrets (peak)" "$(rss_peak "$f")" \
     "$objs cached objects, $(awk -v b="$bytes" -v o="$objs" 'BEGIN {printf "%.1f MiB JSON, %.0f B/object", b/1048576, o ? b/o : 0}'), RSS growth over idle $(awk -v r="$rss" -v i="$idle_rss" -v o="$objs" 'BEGIN {printf "%.0f B/object", o ? (r-i)/o : 0}')"
   row "memory after restart: heap in use / freed but kept" "$(heap "$f")" ""
   drain r --configmaps --secrets
