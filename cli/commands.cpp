@@ -296,6 +296,14 @@ int cmd_create(const Options& o) {
                           o.name + " -n " + ns +
                           " --upgrade -f VALUES' to change its values, or 'vcluster delete " + o.name +
                           " -n " + ns + "' first"));
+  // An upgrade changes a vcluster that exists; creating one instead would hide a wrong state directory or
+  // context (a shell without VCLUSTER_STATE_DIR once made a second vcluster nested inside the first).
+  if (!exists && o.upgrade && !o.print)
+    return fail(Error(ErrorKind::kInvalidArgument,
+                      "vcluster " + o.name + " was not found in namespace " + ns + " (looked in " + dir +
+                          ", under " + state_root() +
+                          "); drop --upgrade to create it, or set VCLUSTER_STATE_DIR to the directory it was "
+                          "created with"));
   if (exists && !o.print) {
     if (existing.driver == "local") return upgrade_local(o, existing, dir);
     return create_cluster(o, ns, &existing);
@@ -425,12 +433,20 @@ Error count_host_pods(KubeSync& host, const State& s, size_t* n) {
     return Error(ErrorKind::kHttp,
                  "cannot list the host pods in " + s.namespace_ + ": " + KubeSync::describe(lr));
   auto v = json::parse(lr.body);
-  const json::Value* items = v ? v->at({"items"}) : nullptr;
-  *n = 0;
-  if (items != nullptr)
-    for (auto& item : items->items())
-      if (naming::is_managed_namespaced_object(item, s.namespace_, s.name)) (*n)++;
+  *n = v ? count_live_pods(*v, s) : 0;
   return {};
+}
+
+size_t count_live_pods(const json::Value& list, const State& s) {
+  const json::Value* items = list.at({"items"});
+  size_t n = 0;
+  if (items == nullptr) return 0;
+  for (auto& item : items->items()) {
+    // A pod being deleted (deletionTimestamp set) is an old one still Terminating, not one that came back.
+    if (item.at({"metadata", "deletionTimestamp"}) != nullptr) continue;
+    if (naming::is_managed_namespaced_object(item, s.namespace_, s.name)) n++;
+  }
+  return n;
 }
 
 Error ensure_namespace(KubeSync& host, const std::string& ns, const std::string& name, bool* created) {

@@ -12,6 +12,7 @@
 #include "cli/kube_sync.hpp"
 #include "cli/state.hpp"
 #include "config/values.hpp"
+#include "json/json.hpp"
 #include "plugin/loader.hpp"
 #include "util/error.hpp"
 
@@ -45,8 +46,11 @@ Error delete_owned_objects(KubeSync& host, const State& s, std::string* counts);
 // Deletes the host pods the syncer created (pause); returns their names.
 Error delete_host_pods(KubeSync& host, const State& s, std::vector<std::string>* names);
 
-// Counts the host pods of the vcluster.
+// Counts the host pods of the vcluster that are not being deleted (resume waits for these: the pods that
+// pause deleted may still be Terminating on a real node, and must not count as back).
 Error count_host_pods(KubeSync& host, const State& s, size_t* n);
+// The same count over a PodList already read.
+size_t count_live_pods(const json::Value& list, const State& s);
 
 // Creates the namespace if missing (labelled vcluster.loft.sh/namespace=true, annotated with its creator);
 // *created says whether it did.

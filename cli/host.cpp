@@ -103,14 +103,34 @@ Error resolve_host(const Options& o, Host* out) {
           ErrorKind::kInvalidArgument,
           "no host cluster: " + (files.size() == 1 ? files[0] : std::string("$KUBECONFIG")) +
               " sets no current-context; pass --context NAME or run 'kubectl config use-context NAME'");
-    if (h.context.rfind("vcluster_", 0) == 0) {
+    VclusterContext vctx;
+    if (parse_context_name(h.context, &vctx)) {
+      bool from_state = false;
       for (auto& s : list_states(nullptr)) {
         if (s.context_name == h.context && !s.host_context.empty()) {
           h.note = "the current context " + h.context + " is vcluster " + s.name +
                    "'s; using its host context " + s.host_context;
           h.context = s.host_context;
+          from_state = true;
           break;
         }
+      }
+      // The state directory may be another one (VCLUSTER_STATE_DIR unset, another user's): the context's
+      // own name still says that it is a virtual cluster's and which host context it came from, so a
+      // create never nests inside the virtual cluster by accident.
+      if (!from_state) {
+        kube::RestConfig probe;
+        Error pe = o.kubeconfig.empty() ? kube::load_default("", vctx.host_context, &probe)
+                                        : kube::load_kubeconfig_file(o.kubeconfig, vctx.host_context, &probe);
+        if (pe)
+          return Error(ErrorKind::kInvalidArgument,
+                       "the current context " + h.context + " is vcluster " + vctx.name +
+                           "'s virtual cluster, and its host context " + vctx.host_context +
+                           " is not in the kubeconfig; pass --context HOST_CONTEXT or run 'vcluster "
+                           "disconnect' first");
+        h.note = "the current context " + h.context + " is vcluster " + vctx.name +
+                 "'s; using its host context " + vctx.host_context;
+        h.context = vctx.host_context;
       }
     }
   }
@@ -261,6 +281,21 @@ Error find_syncer(std::string* path) {
 std::string context_name(const std::string& name, const std::string& namespace_,
                          const std::string& host_context) {
   return "vcluster_" + name + "_" + namespace_ + "_" + host_context;
+}
+
+bool parse_context_name(const std::string& context, VclusterContext* out) {
+  // vcluster_NAME_NS_HOST: NAME and NS are DNS labels, which hold no '_', so the first two '_' after the
+  // prefix end them and the host context is the rest (it may hold '_' itself).
+  const std::string prefix = "vcluster_";
+  if (context.rfind(prefix, 0) != 0) return false;
+  size_t a = context.find('_', prefix.size());
+  if (a == std::string::npos || a == prefix.size()) return false;
+  size_t b = context.find('_', a + 1);
+  if (b == std::string::npos || b == a + 1 || b + 1 >= context.size()) return false;
+  out->name = context.substr(prefix.size(), a - prefix.size());
+  out->namespace_ = context.substr(a + 1, b - a - 1);
+  out->host_context = context.substr(b + 1);
+  return true;
 }
 
 }  // namespace vc::cli

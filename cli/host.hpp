@@ -29,7 +29,9 @@ std::string current_context(const std::vector<std::string>& files, std::string* 
 
 // Resolves the host: --context, else the current context. When the current context is a vcluster's own
 // (after `vcluster connect`), the host is that vcluster's host context, as vcluster does, so that
-// `vcluster create` never nests inside the virtual cluster by accident.
+// `vcluster create` never nests inside the virtual cluster by accident: the vcluster's state names it, else
+// the context's own name (vcluster_NAME_NS_HOST); a vcluster context whose host context is not in the
+// kubeconfig is refused.
 Error resolve_host(const Options& o, Host* out);
 
 // Opens a client for the host and checks that the API server answers; the error names the context, the
@@ -55,5 +57,12 @@ Error find_syncer(std::string* path);
 // The context name connect writes: vcluster_NAME_NS_<host context>.
 std::string context_name(const std::string& name, const std::string& namespace_,
                          const std::string& host_context);
+
+// What a context name of connect's says: the vcluster, its namespace and the host context it was made from.
+struct VclusterContext {
+  std::string name, namespace_, host_context;
+};
+// False when `context` is not of the form vcluster_NAME_NS_HOST (vcluster's own CLI names them so too).
+bool parse_context_name(const std::string& context, VclusterContext* out);
 
 }  // namespace vc::cli

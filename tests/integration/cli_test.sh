@@ -203,6 +203,11 @@ check "the refused upgrade left the syncer running (pid $syncer_after)" \
   bash -c '[ "$(python3 -c "import json;print(json.load(open(\"$1/state.json\"))[\"local\"][\"syncerPid\"])")" = "$2" ] && kill -0 "$2"' _ "$STATE" "$syncer_after"
 expect_refusal "create of an existing vcluster without --upgrade is refused" \
   "vcluster $VC already exists in namespace $NS .*--upgrade" "$VCLUSTER" create "$VC"
+expect_refusal "--upgrade of a vcluster that is not there is refused, naming where it looked" \
+  "vcluster nosuch was not found in namespace vcluster-nosuch \\(looked in $VCLUSTER_STATE_DIR/vcluster-nosuch/nosuch" \
+  "$VCLUSTER" create nosuch --upgrade -f "$WORK/new.yaml"
+check "the refused --upgrade created nothing (no namespace, no state)" \
+  bash -c '! kubectl --context "$1" get ns vcluster-nosuch >/dev/null 2>&1 && [ ! -e "$2/vcluster-nosuch" ]' _ "$HOSTCTX" "$VCLUSTER_STATE_DIR"
 
 # ---- the virtual scheduler: sync.nodes.enableScheduler ---------------------------------------------------
 if [[ ,$PLUGINS, == *libvcp-nodes.so,* ]]; then

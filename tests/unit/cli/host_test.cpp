@@ -81,3 +81,56 @@ TEST_CASE("$VCLUSTER_BED and $VCLUSTER_SYNCER must name executables") {
   CHECK_FALSE(vc::cli::find_syncer(&p).ok());
   unsetenv("VCLUSTER_SYNCER");
 }
+
+TEST_CASE("a vcluster context's name says its vcluster and host context") {
+  vc::cli::VclusterContext c;
+  REQUIRE(vc::cli::parse_context_name("vcluster_demo_vcluster-demo_kind-kind", &c));
+  CHECK(c.name == "demo");
+  CHECK(c.namespace_ == "vcluster-demo");
+  CHECK(c.host_context == "kind-kind");
+  // A host context may hold '_' itself (a nested vcluster's context, for one).
+  REQUIRE(vc::cli::parse_context_name("vcluster_a_ns_vcluster_b_ns2_host", &c));
+  CHECK(c.name == "a");
+  CHECK(c.host_context == "vcluster_b_ns2_host");
+  CHECK_FALSE(vc::cli::parse_context_name("demo-host", &c));
+  CHECK_FALSE(vc::cli::parse_context_name("vcluster_demo", &c));
+  CHECK_FALSE(vc::cli::parse_context_name("vcluster_demo_ns_", &c));
+  CHECK_FALSE(vc::cli::parse_context_name("vcluster__ns_host", &c));
+}
+
+// The failure this provokes: after a demo, a shell without VCLUSTER_STATE_DIR finds no state for the current
+// (virtual) context, and `vcluster create --upgrade` created a second vcluster nested inside the first.
+TEST_CASE("the current context of a vcluster without its state still resolves to its host context") {
+  char tmpl[] = "/tmp/vc-cli-nest-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  std::string dir = tmpl;
+  setenv("VCLUSTER_STATE_DIR", (dir + "/empty-state").c_str(), 1);
+  auto kubeconfig = [&](const std::string& current, bool with_host) {
+    std::string f = dir + "/kc-" + std::to_string(with_host);
+    std::ofstream out(f);
+    out << "apiVersion: v1\nkind: Config\ncurrent-context: " << current << "\n"
+        << "clusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: "
+           "true}\n"
+        << "users:\n- name: u\n  user: {token: t}\n"
+        << "contexts:\n- name: " << current << "\n  context: {cluster: c, user: u}\n";
+    if (with_host) out << "- name: demo-host\n  context: {cluster: c, user: u, namespace: default}\n";
+    return f;
+  };
+  vc::cli::Options o;
+  o.kubeconfig = kubeconfig("vcluster_my-vcluster_vcluster-my-vcluster_demo-host", true);
+  vc::cli::Host h;
+  REQUIRE(vc::cli::resolve_host(o, &h).ok());
+  CHECK(h.context == "demo-host");
+  CHECK(h.note ==
+        "the current context vcluster_my-vcluster_vcluster-my-vcluster_demo-host is vcluster "
+        "my-vcluster's; using its host context demo-host");
+
+  o.kubeconfig = kubeconfig("vcluster_my-vcluster_vcluster-my-vcluster_demo-host", false);
+  vc::Error e = vc::cli::resolve_host(o, &h);
+  CHECK(e.message ==
+        "the current context vcluster_my-vcluster_vcluster-my-vcluster_demo-host is vcluster my-vcluster's "
+        "virtual cluster, and its host context demo-host is not in the kubeconfig; pass --context "
+        "HOST_CONTEXT or run 'vcluster disconnect' first");
+  unsetenv("VCLUSTER_STATE_DIR");
+  std::filesystem::remove_all(dir);
+}
