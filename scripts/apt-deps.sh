@@ -4,7 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-BUILD_PKGS=(meson ninja-build pkg-config g++ clang clang-format libuv1-dev libsimdjson-dev libyaml-cpp-dev
+BUILD_PKGS=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format libuv1-dev libsimdjson-dev libyaml-cpp-dev
   libssl-dev libspdlog-dev libfmt-dev doctest-dev node-llhttp openssl curl)
 BED_PKGS=(etcd-server etcd-client golang-1.19-go golang-github-modern-go-reflect2-dev dpkg-dev rsync
   iproute2 iptables conntrack containerd runc containernetworking-plugins docker-registry skopeo busybox-static

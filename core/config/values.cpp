@@ -1,6 +1,7 @@
 // Parsing, merging and validating values files against a key table. yaml-cpp throws on malformed input and on
 // misuse; the public functions catch at their boundary so that no exception leaves this module.
 #include "config/values.hpp"
+#include "util/yaml_guard.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -348,6 +349,9 @@ Error walk(const YAML::Node& map, Segs* segs, const std::string& name, const Tab
 
 Error parse_document(std::string_view text, const std::string& name, const Table& t, Flat* out) {
   std::vector<YAML::Node> docs;
+  if (YamlHazard h = yaml_hazard(text))
+    return Error(ErrorKind::kParse, name + ":" + std::to_string(h.line) + ":" + std::to_string(h.column) +
+                                        ": not valid YAML (" + h.why + "); fix the syntax");
   try {
     docs = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
@@ -525,14 +529,18 @@ void emit_leaf(YAML::Emitter& em, const Values::Leaf& l) {
 }
 
 // The effective values as a tree in table order, for emitting.
+// Children by name in insertion order. Names and subtrees are two vectors: a vector of pair<string, Tree>
+// inside Tree names an incomplete type, which clang's libstdc++ checks refuse (a vector of Tree is allowed).
 struct Tree {
-  std::vector<std::pair<std::string, Tree>> kids;
+  std::vector<std::string> names;
+  std::vector<Tree> kids;
   const Values::Leaf* leaf = nullptr;
   Tree& child(const std::string& k) {
-    for (auto& [name, t] : kids)
-      if (name == k) return t;
-    kids.emplace_back(k, Tree{});
-    return kids.back().second;
+    for (size_t i = 0; i < names.size(); i++)
+      if (names[i] == k) return kids[i];
+    names.push_back(k);
+    kids.emplace_back();
+    return kids.back();
   }
 };
 
@@ -542,9 +550,9 @@ void emit_tree(YAML::Emitter& em, const Tree& t) {
     return;
   }
   em << YAML::BeginMap;
-  for (const auto& [k, sub] : t.kids) {
-    em << YAML::Key << k << YAML::Value;
-    emit_tree(em, sub);
+  for (size_t i = 0; i < t.kids.size(); i++) {
+    em << YAML::Key << t.names[i] << YAML::Value;
+    emit_tree(em, t.kids[i]);
   }
   em << YAML::EndMap;
 }

@@ -2,6 +2,7 @@
 // kind, so every public function catches at its boundary and returns an Error; the helpers below check node
 // kinds before subscripting so that the catch is a backstop, not the normal path.
 #include "kube/kubeconfig.hpp"
+#include "util/yaml_guard.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -150,6 +151,10 @@ struct Doc {
 };
 
 Error parse_doc(std::string_view text, Doc* doc) {
+  if (YamlHazard h = yaml_hazard(text))
+    return Error(ErrorKind::kParse, doc->src + ":" + std::to_string(h.line) + ":" + std::to_string(h.column) +
+                                        ": not valid YAML (" + h.why +
+                                        "); fix the file or pass another --kubeconfig");
   try {
     doc->root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {

@@ -356,3 +356,25 @@ TEST_CASE("malformed inputs never crash") {
     if (!e.ok()) CHECK(e.message.rfind("values.yaml", 0) == 0);
   }
 }
+
+// Found by tests/fuzz/values_fuzz: yaml-cpp 0.7 never returns from these (it allocates until memory runs
+// out), so a values file like them hung `vcluster create -f` and the syncer at start.
+TEST_CASE("a document whose first value starts with ',' is refused instead of hanging yaml-cpp") {
+  for (const char* text : {",", ", a", ",,", " ,", "---\n,", "&a ,", "# schedule\n  , plugins.*.enabled",
+                           "%YAML 1.2\n---\n!t ,", "sync: {}\n---\n, x"}) {
+    Values v;
+    Error e = Values::load_string(text, "bad.yaml", test_spec(), &v);
+    CAPTURE(text);
+    CHECK(e.kind == ErrorKind::kParse);
+    CHECK(e.message.find("not valid YAML (a value cannot start with ','; quote it); fix the syntax") !=
+          std::string::npos);
+  }
+  Values v;
+  Error e = Values::load_string("# c\n  , plugins", "bad.yaml", test_spec(), &v);
+  CHECK(e.message ==
+        "bad.yaml:2:3: not valid YAML (a value cannot start with ','; quote it); fix the syntax");
+  // Commas anywhere else are YAML's business as before.
+  CHECK(Values::load_string("syncer:\n  clusterDomain: 'a,b'\n", "ok.yaml", test_spec(), &v).ok());
+  CHECK(Values::load_string("sync:\n  pods:\n    translateImage: {a: b, c: d}\n", "ok.yaml", test_spec(), &v)
+            .ok());
+}

@@ -444,3 +444,15 @@ TEST_CASE("load_default: explicit path, then the $KUBECONFIG file holding the co
     CHECK(e.message.rfind("no kubeconfig found", 0) == 0);
   }
 }
+
+// yaml-cpp 0.7 never returns from a document whose first value starts with ',' (found by fuzzing the values
+// file); a kubeconfig like that must be refused, not hang every command that reads it.
+TEST_CASE("a kubeconfig whose first value starts with ',' is refused instead of hanging yaml-cpp") {
+  RestConfig cfg;
+  Error e = vc::kube::load_kubeconfig_yaml("# kubeconfig\n, clusters", "", "", &cfg);
+  CHECK(e.kind == ErrorKind::kParse);
+  CHECK(e.message ==
+        "kubeconfig <inline>:2:1: not valid YAML (a value cannot start with ','; quote it); fix the file or "
+        "pass "
+        "another --kubeconfig");
+}

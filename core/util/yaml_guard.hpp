@@ -1,0 +1,22 @@
+// Inputs that make Debian's yaml-cpp 0.7 loop forever, refused before it sees them. Found by fuzzing
+// (tests/fuzz/values_fuzz): a document whose first node starts with ',' (after comments, directives, '---'
+// and an anchor or tag), e.g. "# comment\n, x", never returns from YAML::Load or LoadAll and allocates until
+// memory runs out. In YAML a plain scalar cannot start with the flow indicator ',' (YAML 1.2 §7.3.3), so
+// such a document is invalid anyway: refusing it changes no valid input.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace vc {
+
+struct YamlHazard {
+  size_t line = 0, column = 0;  // 1-based; line 0 means none was found
+  std::string why;
+  explicit operator bool() const { return line != 0; }
+};
+// The first of those shapes in `text`, if any.
+YamlHazard yaml_hazard(std::string_view text);
+
+}  // namespace vc
