@@ -175,6 +175,32 @@ std::unique_ptr<TlsSession> TlsSession::create(SSL_CTX* ctx, std::string_view ho
   return s;
 }
 
+std::unique_ptr<TlsSession> TlsSession::create_server(SSL_CTX* ctx, Error* err) {
+  ERR_clear_error();
+  SSL* ssl = SSL_new(ctx);
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  if (!ssl || !rbio || !wbio) {
+    SSL_free(ssl);
+    BIO_free(rbio);
+    BIO_free(wbio);
+    *err = tls_config_error("cannot create a TLS session (out of memory?)");
+    return nullptr;
+  }
+  BIO_set_mem_eof_return(rbio, -1);
+  BIO_set_mem_eof_return(wbio, -1);
+  SSL_set_bio(ssl, rbio, wbio);
+  SSL_set_accept_state(ssl);
+  return std::unique_ptr<TlsSession>(new TlsSession(ssl, rbio, wbio));
+}
+
+void TlsSession::close_notify() {
+  ERR_clear_error();
+  // Only after a finished handshake: a shutdown in the middle of one would be an error to report.
+  if (SSL_is_init_finished(ssl_)) SSL_shutdown(ssl_);
+  ERR_clear_error();
+}
+
 TlsSession::~TlsSession() {
   SSL_free(ssl_);
 }

@@ -36,6 +36,9 @@ class TlsSession {
   // verification unless opts.insecure_skip_verify.
   static std::unique_ptr<TlsSession> create(SSL_CTX* ctx, std::string_view host, const TlsOptions& opts,
                                             Error* err);
+  // Creates a server session (SSL_accept side) on a context the caller configured for serving, e.g. the
+  // syncer's kubelet endpoint (core/kubelet): the same memory-BIO design, the handshake run by handshake().
+  static std::unique_ptr<TlsSession> create_server(SSL_CTX* ctx, Error* err);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -50,6 +53,11 @@ class TlsSession {
   Status write(std::string_view data);
   // Ciphertext that must be written to the network, possibly empty.
   std::string take_output();
+  // Queues a close_notify alert (RFC 8446 section 6.1), to be sent with take_output() before the socket is
+  // shut down, so the peer can tell a clean end from a truncation.
+  void close_notify();
+  // The OpenSSL session, for reading the peer's certificate after the handshake.
+  SSL* ssl() const { return ssl_; }
   // After kError: OpenSSL's reason with a hint, e.g. "certificate verify failed: unable to get local
   // issuer certificate; check that ...".
   const std::string& error() const { return error_; }

@@ -31,6 +31,10 @@ Flags:
   --max-connections N          keep-alive connections per API server (default 16)
   --creation-hold S            while creations are backed up (a burst), other work (status copies, Event
                                copies) waits, each item for at most S seconds (default 10; 0 = never waits)
+  --kubelet-address IP:PORT    serve the kubelet API of the virtual nodes (logs, exec, attach, port-forward)
+                               there and relay it to the host API server; off when empty
+  --kubelet-cert FILE, --kubelet-key FILE   its serving certificate and key (PEM)
+  --kubelet-client-ca FILE     the CA that signed the virtual API server's kubelet client certificate
   -h, --help
 )";
 }
@@ -90,6 +94,10 @@ Error parse_flags(int argc, char** argv, Flags* f) {
          return Error();
        }},
       {"--status-address", str(&f->status_address)},
+      {"--kubelet-address", str(&f->kubelet_address)},
+      {"--kubelet-cert", str(&f->kubelet_cert)},
+      {"--kubelet-key", str(&f->kubelet_key)},
+      {"--kubelet-client-ca", str(&f->kubelet_client_ca)},
       {"--lease-duration", num("--lease-duration", &f->lease_duration)},
       {"--renew-deadline", num("--renew-deadline", &f->renew_deadline)},
       {"--retry-period", num("--retry-period", &f->retry_period)},
@@ -132,6 +140,11 @@ Error parse_flags(int argc, char** argv, Flags* f) {
     }
     if (Error e = it->second(value)) return e;
   }
+  if (!f->kubelet_address.empty() &&
+      (f->kubelet_cert.empty() || f->kubelet_key.empty() || f->kubelet_client_ca.empty()))
+    return Error(ErrorKind::kInvalidArgument,
+                 "--kubelet-address needs --kubelet-cert, --kubelet-key and --kubelet-client-ca (the serving "
+                 "certificate and the CA of the virtual API server's kubelet client certificate)");
   if (!f->help && f->virtual_kubeconfig.empty())
     return Error(ErrorKind::kInvalidArgument,
                  "--virtual-kubeconfig is required (the virtual API server's kubeconfig)");

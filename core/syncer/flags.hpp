@@ -24,6 +24,9 @@ struct Flags {
   size_t max_in_flight = 64;    // --max-in-flight: concurrent reconciles
   size_t max_connections = 16;  // --max-connections: keep-alive connections per API server
   int creation_hold = 10;       // --creation-hold: seconds other work may wait for creations (0 = never)
+  // --kubelet-address IP:PORT: serve the kubelet API of the virtual nodes there (off when empty), with
+  // --kubelet-cert/--kubelet-key, trusting callers whose certificate --kubelet-client-ca signed.
+  std::string kubelet_address, kubelet_cert, kubelet_key, kubelet_client_ca;
   bool help = false;
 };
 

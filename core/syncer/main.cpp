@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include "engine/plugin_set.hpp"
 #include "kube/client.hpp"
 #include "kube/kubeconfig.hpp"
+#include "kubelet/server.hpp"
 #include "naming/naming.hpp"
 #include "syncer/flags.hpp"
 #include "syncer/leader.hpp"
@@ -35,6 +37,7 @@ struct App {
   std::unique_ptr<kube::Client> virt, host;
   std::unique_ptr<engine::Engine> eng;
   std::unique_ptr<syncer::StatusServer> status;
+  std::unique_ptr<kubelet::Server> kubelet;
   std::unique_ptr<syncer::LeaderElector> leader;
   uv_signal_t sigterm{}, sigint{};
   // Every 10 s, glibc's free pages go back to the system (malloc_trim). A burst parses and drops many
@@ -54,6 +57,7 @@ void shutdown(App* app, int code) {
   auto close_rest = [app] {
     if (app->leader) app->leader->close(nullptr);
     if (app->status) app->status->close(nullptr);
+    if (app->kubelet) app->kubelet->close(nullptr);
     if (app->virt) app->virt->close(nullptr);
     if (app->host) app->host->close(nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&app->sigterm), nullptr);
@@ -74,6 +78,66 @@ Error load_config(const std::string& path, const std::string& context, const cha
       path.empty() ? kube::load_default("", context, cfg) : kube::load_kubeconfig_file(path, context, cfg);
   if (e) e.message = std::string(what) + " cluster: " + e.message;
   return e;
+}
+
+bool read_text(const std::string& path, std::string* out) {
+  FILE* fp = std::fopen(path.c_str(), "rb");
+  if (!fp) return false;
+  char buf[65536];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, fp)) > 0) out->append(buf, n);
+  bool ok = !std::ferror(fp);
+  std::fclose(fp);
+  return ok;
+}
+
+// The kubelet endpoint (--kubelet-address): the virtual API server reaches the virtual nodes' kubelet API
+// here, and the nodes plugin advertises the address on the nodes through its key
+// sync.nodes.kubeletAddress, which the flag fills unless a values file set it (a cluster driver puts a
+// Service in front of the syncer and names that instead).
+Error start_kubelet(App* app, const kube::RestConfig& hcfg) {
+  auto& f = app->flags;
+  kubelet::Options ko;
+  ko.address = f.kubelet_address;
+  ko.vcluster_name = f.name;
+  ko.host_namespace = f.host_namespace;
+  ko.host = hcfg;
+  struct Input {
+    const std::string* path;
+    std::string* out;
+    const char* flag;
+  } inputs[] = {{&f.kubelet_cert, &ko.cert_pem, "--kubelet-cert"},
+                {&f.kubelet_key, &ko.key_pem, "--kubelet-key"},
+                {&f.kubelet_client_ca, &ko.client_ca_pem, "--kubelet-client-ca"}};
+  for (auto& in : inputs)
+    if (!read_text(*in.path, in.out))
+      return Error(ErrorKind::kIo, std::string(in.flag) + " " + *in.path + " cannot be read (" +
+                                       std::strerror(errno) + "); give a readable PEM file");
+  if (Error e = kubelet::Server::create(app->loop, std::move(ko), app->host.get(), &app->kubelet)) {
+    e.message += "; check --kubelet-cert " + f.kubelet_cert + ", --kubelet-key " + f.kubelet_key +
+                 " and --kubelet-client-ca " + f.kubelet_client_ca;
+    return e;
+  }
+  if (Error e = app->kubelet->listen()) return e;
+  std::string ip = f.kubelet_address.substr(0, f.kubelet_address.rfind(':'));
+  std::string address = ip + ":" + std::to_string(app->kubelet->port());
+  log().info("serving the kubelet API of the virtual nodes on {} (relayed to the host API server {})",
+             address, hcfg.server);
+  const std::string key = "sync.nodes.kubeletAddress";
+  bool declared = false;
+  for (auto& k : app->values.spec()) declared = declared || k.path == key;
+  if (!declared || app->values.is_set(key)) return {};
+  std::vector<std::pair<std::string, std::string>> docs;
+  for (auto& file : f.values_files) {
+    std::string text;
+    if (!read_text(file, &text)) return Error(ErrorKind::kIo, "values file " + file + " cannot be read");
+    docs.emplace_back(file, std::move(text));
+  }
+  docs.emplace_back("--kubelet-address", "sync:\n  nodes:\n    kubeletAddress: \"" + address + "\"\n");
+  config::Values v;
+  if (Error e = config::Values::load_documents(docs, app->values.spec(), &v)) return e;
+  app->values = std::move(v);
+  return {};
 }
 
 }  // namespace
@@ -136,6 +200,13 @@ int main(int argc, char** argv) {
       (err = kube::Client::create(app.loop, hcfg, ho, &app.host))) {
     log().error("{}", err.message);
     return 1;
+  }
+
+  if (!f.kubelet_address.empty()) {
+    if ((err = start_kubelet(&app, hcfg))) {
+      log().error("{}", err.message);
+      return 1;
+    }
   }
 
   engine::Settings s;
