@@ -53,7 +53,10 @@ const std::vector<std::string> kRead = {"get", "list", "watch"};
 Value plugin_rules(const std::vector<plugin::Resource>& resources, bool namespaced) {
   std::map<std::pair<std::string, bool>, std::set<std::string>> by_group;  // (group, write) -> resources
   for (auto& r : resources) {
-    if (r.namespaced != namespaced) continue;
+    // A watch of other host namespaces (ABI 1.4, Services only: mapServices.fromHost) reads across
+    // namespaces, so its read-only rule goes into the ClusterRole, as vcluster's ClusterRole on services.
+    const bool in_role = r.namespaced && !r.host_namespaces;
+    if (in_role != namespaced) continue;
     bool write;
     switch (r.role) {
       case VCP_ROLE_TO_HOST:

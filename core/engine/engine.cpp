@@ -237,7 +237,8 @@ Error Engine::start() {
           break;
         case VCP_ROLE_WATCH_HOST:
           rs.source_side = rs.target_side = VCP_SIDE_HOST;
-          rs.source = informer_for(VCP_SIDE_HOST, res, host_ns, res.label_selector);
+          // ABI 1.4: watched in the namespaces the plugin names during on_init (watch_host_namespaces).
+          if (!res.host_namespaces) rs.source = informer_for(VCP_SIDE_HOST, res, host_ns, res.label_selector);
           break;
       }
     }
@@ -295,6 +296,7 @@ void Engine::wire_events(size_t p, size_t r) {
   };
   add(rs.source, rs.source_side);
   if (rs.target && rs.target != rs.source) add(rs.target, rs.target_side);
+  for (auto& [ns, inf] : rs.by_namespace) add(inf, VCP_SIDE_HOST);
 }
 
 void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const ObjectPtr& obj,
@@ -322,6 +324,10 @@ void Engine::route(size_t p, size_t r, vcp_side side, vcp_event_type type, const
       if (owned_target(rs, *obj) && source_key_of_target(rs, *obj, &sns, &sname))
         enqueue(p, r, sns, sname, 0);
     }
+  } else if (rs.res.host_namespaces) {
+    // ABI 1.4: the keys of a resource watched in other host namespaces are reconciled (see
+    // reconcile_watched).
+    enqueue(p, r, std::string(obj->namespace_()), std::string(obj->name()), 0);
   }
   // Only a plugin that watches gets the event: unpacking a cached old object for nobody is wasted work.
   if (ps.initialized && ps.inst->plugin().descriptor->on_watch_event) {
@@ -528,6 +534,10 @@ void Engine::process(const std::string& key) {
   }
   auto& rs = ps.resources[rc->r];
   if (!rs.res.owned()) {
+    if (rs.res.host_namespaces) {
+      reconcile_watched(rc);
+      return;
+    }
     // A key of a watched resource: nothing to reconcile (plugins enqueue their own resources).
     finish(rc, queue::Result::ok());
     return;
@@ -597,6 +607,32 @@ void Engine::process(const std::string& key) {
     }
   }
   step_forward(rc);
+}
+
+void Engine::reconcile_watched(Reconcile* rc) {
+  // ABI 1.4, VCP_RES_HOST_NAMESPACES: on_sync with the host object (or nothing, once it is gone) and no
+  // target. The plugin's writes go through submit, so only the queue's verdict is the engine's business.
+  auto& ps = *plugins_[rc->p];
+  auto& rs = ps.resources[rc->r];
+  informer::Informer* inf = rs.informer_of(VCP_SIDE_HOST, rc->ns);
+  rc->set_src(inf ? inf->get(rc->ns, rc->name) : nullptr);
+  rc->tns = rc->ns;
+  rc->tname = rc->name;
+  vcp_sync_args args =
+      sync_args(rc->ns, rc->name, rc->tns, rc->tname, rc->r, rc->src, rc->src_json, nullptr, {});
+  vcp_buf out;
+  ps.call_error.clear();
+  vcp_status st = ps.inst->call_sync(args, &out);
+  ps.end_call();
+  quarantine_check(rc->p);
+  log().debug("sync watched {} {}: {}{}{}", rs.res.kind, informer::make_key(rc->ns, rc->name),
+              vcp_status_name(st), ps.call_error.empty() ? "" : ": ", ps.call_error);
+  if (st == VCP_RETRY) {
+    finish(rc, queue::Result::retry());
+    return;
+  }
+  if (st == VCP_WAIT) metrics_.waits++;
+  finish(rc, queue::Result::ok());
 }
 
 void Engine::step_forward(Reconcile* rc) {
@@ -893,6 +929,7 @@ void Engine::wire_projections() {
       auto& rs = ps->resources[r];
       if (rs.source) uses[rs.source].push_back({ps->index, r, rs.source_side});
       if (rs.target) uses[rs.target].push_back({ps->index, r, rs.target_side});
+      for (auto& [ns, inf] : rs.by_namespace) uses[inf].push_back({ps->index, r, VCP_SIDE_HOST});
     }
   for (auto& [inf, u] : uses) {
     // A shared cache keeps objects whole: what one plugin never reads, another may.

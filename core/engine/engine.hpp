@@ -155,6 +155,8 @@ class Engine {
   void process(const std::string& key);
   void finish(Reconcile* rc, queue::Result result);
   void step_forward(Reconcile* rc);
+  // A key of a VCP_RES_HOST_NAMESPACES resource (ABI 1.4): on_sync with the host object, no target.
+  void reconcile_watched(Reconcile* rc);
   void step_back(Reconcile* rc);
   void check_foreign(Reconcile* rc);
   void do_delete(Reconcile* rc, const std::string& options);

@@ -13,6 +13,17 @@ namespace vc::engine {
 
 using plugin::to_string;
 
+namespace {
+// A namespace name as the API server accepts it: an RFC 1123 label (1-63 of [a-z0-9-], alphanumeric at
+// both ends).
+bool valid_namespace_name(const std::string& n) {
+  if (n.empty() || n.size() > 63 || n.front() == '-' || n.back() == '-') return false;
+  for (char c : n)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return true;
+}
+}  // namespace
+
 // Every service validates what the plugin passes (indexes, sides) and ignores misuse with a log line:
 // plugin code is not trusted to be correct, and a bad call must not crash the syncer.
 struct HostApi {
@@ -28,12 +39,15 @@ struct HostApi {
     }
     return &ps->resources[r];
   }
-  static informer::Informer* cache(vcp_host_ctx* ctx, vcp_side side, uint32_t r) {
+  // The informer of (side, resource) that holds namespace `ns`.
+  static informer::Informer* cache(vcp_host_ctx* ctx, vcp_side side, uint32_t r, const std::string& ns) {
     auto* rs = res(ctx, r);
-    if (!rs) return nullptr;
-    if (side == rs->source_side) return rs->source;
-    if (side == rs->target_side) return rs->target;
-    return nullptr;
+    return rs ? rs->informer_of(side, ns) : nullptr;
+  }
+  // Every informer of (side, resource): one, or one per namespace of a VCP_RES_HOST_NAMESPACES resource.
+  static std::vector<informer::Informer*> caches(vcp_host_ctx* ctx, vcp_side side, uint32_t r) {
+    auto* rs = res(ctx, r);
+    return rs ? rs->informers_of(side) : std::vector<informer::Informer*>{};
   }
 
   static void log_fn(vcp_host_ctx* ctx, vcp_log_level level, vcp_str message) {
@@ -117,7 +131,7 @@ struct HostApi {
                                                   ctx->engine->settings_.vcluster_name));
   }
   static int cache_get(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_str name, vcp_str* out) {
-    auto* inf = cache(ctx, side, r);
+    auto* inf = cache(ctx, side, r, to_string(ns));
     if (!inf || !out) return 0;
     auto o = inf->get(to_string(ns), to_string(name));
     if (!o) return 0;
@@ -126,16 +140,26 @@ struct HostApi {
   }
   static void cache_list(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_each_fn each,
                          void* user) {
-    auto* inf = cache(ctx, side, r);
-    if (!inf || !each) return;
+    if (!each) return;
     auto* ps = slot(ctx);
-    inf->for_each([&](const informer::ObjectPtr& o) { return each(user, ps->view(o)) == 0; }, to_string(ns));
+    const std::string n = to_string(ns);
+    bool go = true;
+    for (informer::Informer* inf : caches(ctx, side, r)) {
+      inf->for_each(
+          [&](const informer::ObjectPtr& o) {
+            go = each(user, ps->view(o)) == 0;
+            return go;
+          },
+          n);
+      if (!go) return;
+    }
   }
   static int add_index(vcp_host_ctx* ctx, vcp_side side, uint32_t r, const char* index_name, vcp_index_fn fn,
                        void* user) {
     auto* ps = slot(ctx);
-    auto* inf = cache(ctx, side, r);
-    if (!ps || !inf || !fn || !index_name || !ps->in_init) {
+    auto infs = caches(ctx, side, r);
+    auto* rs = ps && r < ps->resources.size() ? &ps->resources[r] : nullptr;
+    if (!ps || !rs || (infs.empty() && !rs->res.host_namespaces) || !fn || !index_name || !ps->in_init) {
       log().warn("plugin {}: add_index is only allowed during on_init, on a declared resource",
                  ps ? ps->name : "?");
       return 0;
@@ -148,25 +172,32 @@ struct HostApi {
       return 0;
     }
     // Index names are per plugin so two plugins sharing an informer cannot clash.
-    inf->add_index(ps->name + "/" + index_name,
-                   [fn, user](const informer::Object& o, std::vector<std::string>* vals) {
-                     std::string scratch;
-                     fn(
-                         user, plugin::as_vcp_str(o.json(&scratch)),
-                         [](void* emit_ctx, vcp_str v) {
-                           static_cast<std::vector<std::string>*>(emit_ctx)->push_back(to_string(v));
-                         },
-                         vals);
-                   });
+    for (informer::Informer* inf : infs)
+      inf->add_index(ps->name + "/" + index_name,
+                     [fn, user](const informer::Object& o, std::vector<std::string>* vals) {
+                       std::string scratch;
+                       fn(
+                           user, plugin::as_vcp_str(o.json(&scratch)),
+                           [](void* emit_ctx, vcp_str v) {
+                             static_cast<std::vector<std::string>*>(emit_ctx)->push_back(to_string(v));
+                           },
+                           vals);
+                     });
     return 1;
   }
   static void cache_by_index(vcp_host_ctx* ctx, vcp_side side, uint32_t r, const char* index_name,
                              vcp_str value, vcp_each_fn each, void* user) {
     auto* ps = slot(ctx);
-    auto* inf = cache(ctx, side, r);
-    if (!ps || !inf || !each || !index_name) return;
-    inf->for_each_in_index(ps->name + "/" + index_name, to_string(value),
-                           [&](const informer::ObjectPtr& o) { return each(user, ps->view(o)) == 0; });
+    if (!ps || !each || !index_name) return;
+    bool go = true;
+    for (informer::Informer* inf : caches(ctx, side, r)) {
+      inf->for_each_in_index(ps->name + "/" + index_name, to_string(value),
+                             [&](const informer::ObjectPtr& o) {
+                               go = each(user, ps->view(o)) == 0;
+                               return go;
+                             });
+      if (!go) return;
+    }
   }
   static void enqueue(vcp_host_ctx* ctx, uint32_t r, vcp_str ns, vcp_str name, uint64_t delay_ms) {
     if (!res(ctx, r) || !ctx->engine->queue_) return;
@@ -174,7 +205,7 @@ struct HostApi {
   }
   static void wait_for(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_str name,
                        uint32_t waiter_r, vcp_str wns, vcp_str wname) {
-    auto* inf = cache(ctx, side, r);
+    auto* inf = cache(ctx, side, r, to_string(ns));
     if (!inf || !res(ctx, waiter_r)) return;
     Engine* e = ctx->engine;
     std::string waiter = std::to_string(ctx->plugin) + "|" + std::to_string(waiter_r) + "|" +
@@ -298,6 +329,36 @@ struct HostApi {
     m.erase(it);
     return status == 0 ? -1 : status;
   }
+  // ABI 1.4. One namespace-scoped host informer per named namespace, made here and started with the others
+  // after on_init, so the plugin reads exactly the namespaces its configuration names.
+  static int watch_host_namespaces(vcp_host_ctx* ctx, uint32_t r, const vcp_str* namespaces, size_t count) {
+    auto* ps = slot(ctx);
+    auto* rs = res(ctx, r);
+    if (!ps || !rs) return 0;
+    if (!ps->in_init || !rs->res.host_namespaces || (count > 0 && !namespaces)) {
+      log().warn(
+          "plugin {}: watch_host_namespaces is only allowed during on_init, on a resource declared "
+          "VCP_RES_HOST_NAMESPACES",
+          ps->name);
+      return 0;
+    }
+    std::vector<std::string> names;
+    for (size_t i = 0; i < count; i++) {
+      std::string n = to_string(namespaces[i]);
+      if (!valid_namespace_name(n)) {
+        log().warn("plugin {}: watch_host_namespaces was given \"{}\", which is not a namespace name",
+                   ps->name, n);
+        return 0;
+      }
+      names.push_back(std::move(n));
+    }
+    for (auto& n : names) {
+      if (rs->by_namespace.count(n)) continue;
+      rs->by_namespace[n] = ctx->engine->informer_for(VCP_SIDE_HOST, rs->res, n, rs->res.label_selector);
+      log().info("plugin {} watches host {} in namespace {}", ps->name, rs->res.resource, n);
+    }
+    return 1;
+  }
   static void emit_event(vcp_host_ctx* ctx, vcp_side side, uint32_t r, vcp_str ns, vcp_str name, vcp_str type,
                          vcp_str reason, vcp_str message) {
     auto* rs = res(ctx, r);
@@ -331,6 +392,7 @@ const vcp_host_api* host_api_table() {
     t.take_result = &HostApi::take_result;
     t.emit_event = &HostApi::emit_event;
     t.translate_label_key_prefixed = &HostApi::translate_label_key_prefixed;
+    t.watch_host_namespaces = &HostApi::watch_host_namespaces;
     return t;
   }();
   return &table;

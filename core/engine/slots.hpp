@@ -2,6 +2,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,34 @@ struct Engine::ResourceSlot {
   vcp_side source_side = VCP_SIDE_VIRTUAL, target_side = VCP_SIDE_HOST;
   informer::Informer* source = nullptr;  // WATCH roles: the watched side's informer
   informer::Informer* target = nullptr;  // null for WATCH roles
+  // VCP_RES_HOST_NAMESPACES: one host informer per namespace the plugin named (watch_host_namespaces);
+  // `source` stays null for such a resource.
+  std::map<std::string, informer::Informer*> by_namespace;
+  // The informer that holds objects of namespace `ns` on `side`: by_namespace's for a resource watched in
+  // other host namespaces, else the side's one.
+  informer::Informer* informer_of(vcp_side side, const std::string& ns) const {
+    if (res.host_namespaces) {
+      if (side != VCP_SIDE_HOST) return nullptr;
+      auto it = by_namespace.find(ns);
+      return it == by_namespace.end() ? nullptr : it->second;
+    }
+    if (side == source_side) return source;
+    if (side == target_side) return target;
+    return nullptr;
+  }
+  // Every informer of the resource on `side` (by_namespace's all, else the one).
+  std::vector<informer::Informer*> informers_of(vcp_side side) const {
+    std::vector<informer::Informer*> out;
+    if (res.host_namespaces) {
+      if (side == VCP_SIDE_HOST)
+        for (auto& [ns, inf] : by_namespace) out.push_back(inf);
+    } else if (informer::Informer* inf = side == source_side   ? source
+                                         : side == target_side ? target
+                                                               : nullptr) {
+      out.push_back(inf);
+    }
+    return out;
+  }
 };
 
 struct Engine::PluginSlot {

@@ -31,8 +31,8 @@ static_assert(VCP_ABI_MINOR != 0 || kConfigKeySizeV1_0 == sizeof(vcp_config_key)
 // validator reading far past the end of the plugin's static data.
 constexpr uint32_t kMaxTableLength = 256;
 
-constexpr uint32_t kKnownResourceFlags =
-    VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_KEEP_ON_DELETE | VCP_RES_RECREATE_ON_UID | VCP_RES_UNCACHED;
+constexpr uint32_t kKnownResourceFlags = VCP_RES_NAMESPACED | VCP_RES_STATUS | VCP_RES_KEEP_ON_DELETE |
+                                         VCP_RES_RECREATE_ON_UID | VCP_RES_UNCACHED | VCP_RES_HOST_NAMESPACES;
 
 bool is_lower_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -239,7 +239,8 @@ Error copy_resources(const vcp_plugin* d, const std::string& me, LoadedPlugin* o
     if ((r->flags & ~kKnownResourceFlags) != 0) {
       return refuse(
           fmt::format("{} {} sets unknown flags 0x{:x}; use only VCP_RES_NAMESPACED, VCP_RES_STATUS, "
-                      "VCP_RES_KEEP_ON_DELETE, VCP_RES_RECREATE_ON_UID and VCP_RES_UNCACHED",
+                      "VCP_RES_KEEP_ON_DELETE, VCP_RES_RECREATE_ON_UID, VCP_RES_UNCACHED and "
+                      "VCP_RES_HOST_NAMESPACES",
                       me, named, r->flags & ~kKnownResourceFlags));
     }
     if (!known_role(r->role)) {
@@ -254,7 +255,18 @@ Error copy_resources(const vcp_plugin* d, const std::string& me, LoadedPlugin* o
     res.keep_on_delete = (r->flags & VCP_RES_KEEP_ON_DELETE) != 0;
     res.recreate_on_uid = (r->flags & VCP_RES_RECREATE_ON_UID) != 0;
     res.uncached = (r->flags & VCP_RES_UNCACHED) != 0;
+    res.host_namespaces = (r->flags & VCP_RES_HOST_NAMESPACES) != 0;
     res.role = static_cast<vcp_role>(r->role);
+    // Reading the host outside the vcluster's namespace is allowed for Services only: they hold no secrets,
+    // and they are all mapServices.fromHost needs. Anything wider would let a plugin read other tenants.
+    if (res.host_namespaces && (res.role != VCP_ROLE_WATCH_HOST || !res.group.empty() ||
+                                res.resource != "services" || !res.namespaced)) {
+      return refuse(
+          fmt::format("{} {} sets VCP_RES_HOST_NAMESPACES, which only a VCP_ROLE_WATCH_HOST entry of the "
+                      "core group's namespaced services may set; other host namespaces are readable for "
+                      "Services only",
+                      me, named));
+    }
     if (res.uncached && res.owned()) {
       return refuse(
           fmt::format("{} {} sets VCP_RES_UNCACHED on a resource it owns; the engine needs the cache "
@@ -288,6 +300,10 @@ Error copy_resources(const vcp_plugin* d, const std::string& me, LoadedPlugin* o
     for (uint32_t j = 0; j < out->resources.size(); ++j) {
       const Resource& prev = out->resources[j];
       if (prev.group != res.group || prev.resource != res.resource) {
+        continue;
+      }
+      // A watch of other host namespaces is a cache of its own, beside an owned entry's host-namespace one.
+      if (prev.host_namespaces != res.host_namespaces) {
         continue;
       }
       if (prev.owned() || res.owned()) {

@@ -28,6 +28,7 @@ struct Resource {
   bool keep_on_delete = false;
   bool recreate_on_uid = false;  // VCP_RES_RECREATE_ON_UID
   bool uncached = false;         // VCP_RES_UNCACHED: watch without keeping the objects
+  bool host_namespaces = false;  // VCP_RES_HOST_NAMESPACES: watched in the host namespaces the plugin names
   vcp_role role = VCP_ROLE_WATCH_VIRTUAL;
   vcp_name_mapping mapping = VCP_NAME_NAMESPACED;
   std::string label_selector;  // "" = all objects

@@ -20,6 +20,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "host.hpp"
 #include "json/json.hpp"
@@ -32,7 +33,7 @@ using vc::json::Value;
 using Clock = std::chrono::steady_clock;
 
 // Indexes into kResources; the engine passes them back in every hook.
-enum : uint32_t { kServices = 0, kEndpoints = 1 };
+enum : uint32_t { kServices = 0, kEndpoints = 1, kHostServices = 2, kNamespaces = 3 };
 
 // How long a Service whose re-creation the virtual API server refused because another virtual Service
 // holds the host's IP waits before the plugin tries again; meanwhile that other Service is normally moved
@@ -49,6 +50,12 @@ const vcp_resource kResources[] = {
      VCP_ROLE_TO_HOST, VCP_NAME_NAMESPACED, ""},
     {sizeof(vcp_resource), "", "v1", "endpoints", "Endpoints", VCP_RES_NAMESPACED, VCP_ROLE_TO_HOST,
      VCP_NAME_NAMESPACED, ""},
+    // mapServices.fromHost (ABI 1.4): host Services of the namespaces the mappings name, read-only; the
+    // engine reconciles their keys, and the plugin writes the virtual Services and Endpoints they become.
+    {sizeof(vcp_resource), "", "v1", "services", "Service", VCP_RES_NAMESPACED | VCP_RES_HOST_NAMESPACES,
+     VCP_ROLE_WATCH_HOST, VCP_NAME_SAME, ""},
+    // The virtual namespaces a fromHost target may need created.
+    {sizeof(vcp_resource), "", "v1", "namespaces", "Namespace", 0, VCP_ROLE_WATCH_VIRTUAL, VCP_NAME_SAME, ""},
 };
 
 const vcp_config_key kConfigKeys[] = {
@@ -99,6 +106,12 @@ struct MappedOp {
   vcp_verb verb = VCP_VERB_CREATE;
 };
 
+// A write of a `mapServices.fromHost` mapping in flight: it wakes the key of the host Service it follows.
+struct HostOp {
+  uint64_t id = 0;
+  std::string what;  // "creating virtual Service default/web", for the log
+};
+
 struct State {
   State(Host h, Config c) : host(h), cfg(std::move(c)) {}
 
@@ -125,6 +138,10 @@ struct State {
   std::set<std::string> warned;                // "ns/name|uid|ip" mismatches already reported with an event
   std::map<std::string, MappedOp> mapped_ops;  // host Service name → write in flight
   std::set<std::string> mapped_foreign;        // host Service names held by someone else
+  // mapServices.fromHost: writes in flight by the key ("ns/name") of the host Service that wakes, and the
+  // complaints already logged (once each).
+  std::map<std::string, std::vector<HostOp>> host_ops;
+  std::set<std::string> host_warned;
 };
 
 std::string key_of(std::string_view ns, std::string_view name) {
@@ -252,6 +269,168 @@ void delete_mapped_of(State& st, const std::string& vns, const std::string& vnam
   for (const VirtualMapping& m : st.cfg.from_virtual) {
     if (m.from_ns == vns && m.from_name == vname) delete_mapped(st, m.to);
   }
+}
+
+// --- mapServices.fromHost (§4.5) --------------------------------------------------------------------------
+
+// Reads the answers of the writes woken on host Service key `key`. Returns 1 while some are in flight, -1
+// when one failed (the key is retried with backoff), 0 when all are done.
+int collect_host_ops(State& st, const std::string& key) {
+  auto it = st.host_ops.find(key);
+  if (it == st.host_ops.end()) return 0;
+  bool failed = false;
+  std::vector<HostOp> left;
+  for (HostOp& op : it->second) {
+    std::string body;
+    int status = st.host.take_result(op.id, &body);
+    if (status == 0) {
+      left.push_back(std::move(op));
+    } else if (!ok_status(status) && status != 404 && status != 409) {
+      // 404 on a delete: gone already; 409: someone was faster (a cache lag); the next pass looks afresh.
+      st.host.log(VCP_LOG_WARN, "mapServices.fromHost: " + op.what + " answered HTTP " +
+                                    std::to_string(status) + ": " + status_message(body));
+      failed = true;
+    }
+  }
+  if (left.empty()) {
+    st.host_ops.erase(it);
+  } else {
+    it->second = std::move(left);
+    return 1;
+  }
+  return failed ? -1 : 0;
+}
+
+void host_op(State& st, const std::string& key, uint64_t id, std::string what) {
+  if (id != 0) st.host_ops[key].push_back({id, std::move(what)});
+}
+
+void warn_once(State& st, const std::string& what) {
+  if (st.host_warned.insert(what).second) st.host.log(VCP_LOG_WARN, "mapServices.fromHost: " + what);
+}
+
+// Deletes a virtual object (kServices or kEndpoints) a fromHost mapping made, only the one seen (uid).
+void delete_from_host_object(State& st, uint32_t res, const Value& obj, const std::string& key) {
+  const Value& meta = field(obj, "metadata");
+  const std::string ns = str_of(meta, "namespace"), name = str_of(meta, "name");
+  Value opts = Value::object();
+  opts["apiVersion"] = "v1";
+  opts["kind"] = "DeleteOptions";
+  opts["preconditions"]["uid"] = str_of(meta, "uid");
+  size_t slash = key.find('/');
+  uint64_t id = st.host.submit(VCP_SIDE_VIRTUAL, res, VCP_VERB_DELETE, ns, name, "", vc::json::dump(opts),
+                               kHostServices, key.substr(0, slash), key.substr(slash + 1));
+  host_op(
+      st, key, id,
+      std::string("deleting virtual ") + (res == kServices ? "Service " : "Endpoints ") + key_of(ns, name));
+}
+
+// Brings the virtual Service and Endpoints of mapping `m` in line with host Service `hsvc` (null when it is
+// gone): created (with their namespace) when missing, updated when they differ, deleted with the source.
+void reconcile_from_host(State& st, const HostMapping& m, const Value* hsvc, const std::string& key) {
+  const Host& host = st.host;
+  const std::string to = key_of(m.to_ns, m.to_name);
+  auto vsvc = host.get(VCP_SIDE_VIRTUAL, kServices, m.to_ns, m.to_name);
+  auto veps = host.get(VCP_SIDE_VIRTUAL, kEndpoints, m.to_ns, m.to_name);
+  const std::string ip = hsvc ? str_of(field(*hsvc, "spec"), "clusterIP") : std::string();
+  const bool usable = hsvc && !deleting(*hsvc) && !ip.empty() && ip != "None";
+  if (!usable) {
+    if (hsvc && !deleting(*hsvc)) {
+      // A headless source would need its Endpoints, which the plugin cannot read (the engine lets it read
+      // host Services only outside the vcluster's namespace); an ExternalName one has nothing to point at.
+      warn_once(st, "host Service " + key +
+                        " has no ClusterIP (headless or ExternalName), so it is not made "
+                        "visible as " +
+                        to + "; map a Service with a ClusterIP");
+    }
+    if (vsvc && made_from_host(*vsvc, &m)) delete_from_host_object(st, kServices, *vsvc, key);
+    if (veps && made_from_host(*veps, &m)) delete_from_host_object(st, kEndpoints, *veps, key);
+    return;
+  }
+  if (vsvc && !controlled_by_other(*vsvc)) {
+    // vcluster leaves a target it did not make alone (no controlled-by label), and so does the plugin.
+    warn_once(st, "virtual Service " + to + " exists and was not made by vcluster, so host Service " + key +
+                      " is not mapped onto it; delete it or choose another `to`");
+    return;
+  }
+  if (!host.has(VCP_SIDE_VIRTUAL, kNamespaces, "", m.to_ns)) {
+    Value ns = Value::object();
+    ns["apiVersion"] = "v1";
+    ns["kind"] = "Namespace";
+    ns["metadata"]["name"] = m.to_ns;
+    host_op(st, key,
+            host.submit(VCP_SIDE_VIRTUAL, kNamespaces, VCP_VERB_CREATE, "", "", "", vc::json::dump(ns),
+                        kHostServices, m.from_ns, m.from_name),
+            "creating virtual namespace " + m.to_ns);
+    return;  // the answer wakes this key, and the next pass creates the Service in it
+  }
+  if (vsvc && str_of(field(*vsvc, "spec"), "clusterIP") != "None") {
+    // Made by a mapping but not headless (an older vcluster's, or edited): a ClusterIP is immutable.
+    delete_from_host_object(st, kServices, *vsvc, key);
+    return;
+  }
+  Value desired = translate_from_host_service(m, *hsvc, vsvc ? &*vsvc : nullptr);
+  if (!vsvc) {
+    host_op(st, key,
+            host.submit(VCP_SIDE_VIRTUAL, kServices, VCP_VERB_CREATE, m.to_ns, "", "",
+                        vc::json::dump(desired), kHostServices, m.from_ns, m.from_name),
+            "creating virtual Service " + to);
+  } else if (!(desired == *vsvc)) {
+    host_op(st, key,
+            host.submit(VCP_SIDE_VIRTUAL, kServices, VCP_VERB_UPDATE, m.to_ns, m.to_name, "",
+                        vc::json::dump(desired), kHostServices, m.from_ns, m.from_name),
+            "updating virtual Service " + to);
+  }
+  if (veps && !controlled_by_other(*veps)) {
+    warn_once(st, "virtual Endpoints " + to + " exist and were not made by vcluster; left alone");
+    return;
+  }
+  Value eps = translate_from_host_endpoints(m, *hsvc, veps ? &*veps : nullptr);
+  if (!veps) {
+    host_op(st, key,
+            host.submit(VCP_SIDE_VIRTUAL, kEndpoints, VCP_VERB_CREATE, m.to_ns, "", "", vc::json::dump(eps),
+                        kHostServices, m.from_ns, m.from_name),
+            "creating virtual Endpoints " + to);
+  } else if (!(eps == *veps)) {
+    host_op(st, key,
+            host.submit(VCP_SIDE_VIRTUAL, kEndpoints, VCP_VERB_UPDATE, m.to_ns, m.to_name, "",
+                        vc::json::dump(eps), kHostServices, m.from_ns, m.from_name),
+            "updating virtual Endpoints " + to);
+  }
+}
+
+// on_sync of a host Service key (resource kHostServices): the engine reconciles these keys for us
+// (VCP_RES_HOST_NAMESPACES), with the host Service as source, or none once it is gone.
+vcp_status sync_from_host(State& st, const vcp_sync_args* args) {
+  const std::string key = key_of(str(args->source_namespace), str(args->source_name));
+  int pending = collect_host_ops(st, key);
+  if (pending > 0) return VCP_WAIT;  // each answer wakes the key
+  if (pending < 0) {
+    st.host.set_error("a mapServices.fromHost write for host Service " + key + " failed (see the log)");
+    return VCP_RETRY;
+  }
+  auto hsvc = parse_arg(args->source);
+  for (const HostMapping& m : st.cfg.from_host) {
+    if (key_of(m.from_ns, m.from_name) == key) reconcile_from_host(st, m, hsvc ? &*hsvc : nullptr, key);
+  }
+  return VCP_NO_CHANGE;
+}
+
+// A virtual Service or Endpoints event: wakes the host Service a mapping makes it from (so a tenant's edit
+// or delete is undone), and deletes what a mapping that is gone from the values made.
+void from_host_virtual_event(State& st, uint32_t res, const vcp_event* ev, const Value& obj) {
+  const Value& meta = field(obj, "metadata");
+  const std::string ns = str_of(meta, "namespace"), name = str_of(meta, "name");
+  for (const HostMapping& m : st.cfg.from_host) {
+    if (m.to_ns == ns && m.to_name == name) {
+      st.host.enqueue(kHostServices, m.from_ns, m.from_name);
+      return;
+    }
+  }
+  if (ev->type == VCP_EVENT_DELETED || !made_from_host(obj, nullptr)) return;
+  std::string from = str_of(field(meta, "annotations"), kMappedFromHost);
+  if (from.find('/') == std::string::npos) return;
+  delete_from_host_object(st, res, obj, from);
 }
 
 // --- The ClusterIP flow
@@ -716,6 +895,23 @@ vcp_status on_init(const vcp_host_api* api, vcp_host_ctx* ctx, void** state) {
       host.set_error(cfg.error);
       return VCP_ERROR;
     }
+    if (!cfg.from_host.empty()) {
+      if (!VCP_HAS_FIELD(api, vcp_host_api, watch_host_namespaces)) {
+        host.set_error(
+            "mapServices.fromHost needs a syncer of plugin ABI 1.4 or newer (watch_host_namespaces)");
+        return VCP_ERROR;
+      }
+      // Only the namespaces the mappings name: the plugin reads nothing else of the host outside its own.
+      std::set<std::string> names;
+      for (const HostMapping& m : cfg.from_host) names.insert(m.from_ns);
+      std::vector<vcp_str> views;
+      for (const std::string& n : names) views.push_back(view(n));
+      if (!api->watch_host_namespaces(ctx, kHostServices, views.data(), views.size())) {
+        host.set_error(
+            "the syncer refused to watch host Services in the namespaces mapServices.fromHost names");
+        return VCP_ERROR;
+      }
+    }
     *state = new State(host, std::move(cfg));
     return VCP_OK;
   } catch (...) {
@@ -735,6 +931,8 @@ vcp_status on_sync(void* state, const vcp_sync_args* args, vcp_buf* out) {
         return sync_service(*st, args, out);
       case kEndpoints:
         return sync_endpoints(*st, args, out);
+      case kHostServices:
+        return sync_from_host(*st, args);
       default:
         return VCP_SKIP;
     }
@@ -776,10 +974,12 @@ vcp_status on_delete(void* state, const vcp_sync_args* args, vcp_buf* out) {
 void on_watch_event(void* state, const vcp_event* ev) {
   auto* st = static_cast<State*>(state);
   try {
-    if (ev->resource != kServices) return;
+    if (ev->resource != kServices && ev->resource != kEndpoints) return;
     const Host& host = st->host;
     auto obj = parse_arg(ev->object);
     if (!obj) return;
+    if (ev->side == VCP_SIDE_VIRTUAL) from_host_virtual_event(*st, ev->resource, ev, *obj);
+    if (ev->resource != kServices) return;
     const Value& meta = field(*obj, "metadata");
     const std::string ns = str_of(meta, "namespace"), name = str_of(meta, "name");
     if (ev->side == VCP_SIDE_HOST) {

@@ -142,12 +142,128 @@ Config read_config(const Host& host) {
   Config cfg;
   cfg.services_enabled = parse_bool(host.config("sync.services.enabled"), true);
   cfg.endpoints_enabled = parse_bool(host.config("sync.endpoints.enabled"), true);
-  // The core declares mapServices.*; the engine answers config_get only for keys the plugin itself
-  // declared, so on such an engine this reads nothing and no Service is published (see README).
+  // The core declares mapServices.*; every plugin may read the core's keys (docs/plugin-abi.md §5).
   if (auto raw = host.config("mapServices.fromVirtual"); raw && !raw->empty()) {
     if (!parse_from_virtual(*raw, &cfg.from_virtual, &cfg.error)) cfg.from_virtual.clear();
   }
+  if (auto raw = host.config("mapServices.fromHost"); raw && !raw->empty() && cfg.error.empty()) {
+    if (!parse_from_host(*raw, host.host_namespace(), &cfg.from_host, &cfg.error)) cfg.from_host.clear();
+  }
   return cfg;
+}
+
+namespace {
+// A namespace or object name as the API server accepts it in a Service's place: an RFC 1123 label.
+bool valid_label(std::string_view n) {
+  if (n.empty() || n.size() > 63 || n.front() == '-' || n.back() == '-') return false;
+  return std::all_of(n.begin(), n.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+}  // namespace
+
+bool parse_from_host(std::string_view json, const std::string& host_ns, std::vector<HostMapping>* out,
+                     std::string* why) {
+  auto list = vc::json::parse(json);
+  if (!list || !list->is_array()) {
+    *why = "mapServices.fromHost is not a list of {from, to} objects";
+    return false;
+  }
+  std::set<std::string> seen;
+  for (const Value& item : list->items()) {
+    std::string from = str_of(item, "from"), to = str_of(item, "to");
+    HostMapping m;
+    size_t slash = from.find('/');
+    if (slash == std::string::npos) {
+      m.from_ns = host_ns;  // vcluster's default: the vcluster's own host namespace
+      m.from_name = from;
+    } else {
+      m.from_ns = from.substr(0, slash);
+      m.from_name = from.substr(slash + 1);
+    }
+    if (!valid_label(m.from_ns) || !valid_label(m.from_name)) {
+      *why = "mapServices.fromHost entry from \"" + from +
+             "\" is not of the form hostNamespace/name (or a bare name in the vcluster's host namespace)";
+      return false;
+    }
+    size_t tslash = to.find('/');
+    if (tslash == std::string::npos || !valid_label(to.substr(0, tslash)) ||
+        !valid_label(to.substr(tslash + 1))) {
+      *why = "mapServices.fromHost entry to \"" + to +
+             "\" is not of the form virtualNamespace/name (the virtual Service it becomes)";
+      return false;
+    }
+    m.to_ns = to.substr(0, tslash);
+    m.to_name = to.substr(tslash + 1);
+    if (!seen.insert(to).second) {
+      *why =
+          "mapServices.fromHost names virtual Service \"" + to + "\" twice; a virtual Service has one source";
+      return false;
+    }
+    out->push_back(std::move(m));
+  }
+  return true;
+}
+
+bool made_from_host(const Value& obj, const HostMapping* m) {
+  const Value& meta = field(obj, "metadata");
+  if (str_of(field(meta, "labels"), kControlledBy) != "vcluster") return false;
+  std::string from = str_of(field(meta, "annotations"), kMappedFromHost);
+  if (from.empty()) return false;
+  return m == nullptr || from == m->from_ns + "/" + m->from_name;
+}
+
+namespace {
+// The metadata every object a fromHost mapping makes carries.
+Value& from_host_metadata(Value& obj, const HostMapping& m, std::string_view kind) {
+  if (!obj.is_object()) obj = Value::object();
+  obj["apiVersion"] = "v1";
+  obj["kind"] = kind;
+  Value& meta = obj["metadata"];
+  meta["name"] = m.to_name;
+  meta["namespace"] = m.to_ns;
+  meta["labels"][kControlledBy] = "vcluster";
+  meta["annotations"][kMappedFromHost] = m.from_ns + "/" + m.from_name;
+  return obj;
+}
+}  // namespace
+
+Value translate_from_host_service(const HostMapping& m, const Value& hsvc, const Value* current) {
+  Value v = current ? *current : Value::object();
+  from_host_metadata(v, m, "Service");
+  Value& spec = v["spec"];
+  spec["clusterIP"] = "None";
+  Value ports = Value::array();
+  for (const Value& p : field(field(hsvc, "spec"), "ports").items()) ports.push_back(without_node_port(p));
+  if (ports.empty()) {
+    spec.erase("ports");
+  } else {
+    spec["ports"] = std::move(ports);
+  }
+  spec.erase("selector");
+  return v;
+}
+
+Value translate_from_host_endpoints(const HostMapping& m, const Value& hsvc, const Value* current) {
+  Value e = current ? *current : Value::object();
+  from_host_metadata(e, m, "Endpoints");
+  const Value& hspec = field(hsvc, "spec");
+  Value subset = Value::object();
+  Value addr = Value::object();
+  addr["ip"] = str_of(hspec, "clusterIP");
+  subset["addresses"].push_back(std::move(addr));
+  // vcluster's convertPorts: the Service's port numbers, since the address is the Service's ClusterIP.
+  for (const Value& p : field(hspec, "ports").items()) {
+    Value ep = Value::object();
+    if (const Value* n = p.find("name"); n && !n->string_or("").empty()) ep["name"] = *n;
+    ep["port"] = field(p, "port");
+    ep["protocol"] = field(p, "protocol").string_or("TCP");
+    if (const Value* a = p.find("appProtocol")) ep["appProtocol"] = *a;
+    subset["ports"].push_back(std::move(ep));
+  }
+  Value subsets = Value::array();
+  subsets.push_back(std::move(subset));
+  e["subsets"] = std::move(subsets);
+  return e;
 }
 
 bool has_selector(const Value& svc) {

@@ -31,11 +31,22 @@ struct VirtualMapping {
   std::string from_ns, from_name, to;
 };
 
+// One `mapServices.fromHost` entry: host Service from_ns/from_name made visible in the virtual cluster as
+// to_ns/to_name.
+struct HostMapping {
+  std::string from_ns, from_name, to_ns, to_name;
+};
+
+// The annotation that marks the virtual Service and Endpoints a fromHost mapping made, naming the host
+// Service ("ns/name"): what lets the plugin remove them once the mapping is gone from the values.
+inline constexpr std::string_view kMappedFromHost = "vcluster.loft.sh/mapped-from-host";
+
 // The plugin's configuration keys, parsed once per hook from the engine's rendered values.
 struct Config {
   bool services_enabled = true;
   bool endpoints_enabled = true;
   std::vector<VirtualMapping> from_virtual;
+  std::vector<HostMapping> from_host;
   std::string error;  // a sentence naming the malformed entry, when parsing failed
 };
 
@@ -46,6 +57,27 @@ Config read_config(const Host& host);
 // Parses the JSON list of {from, to} objects of `mapServices.fromVirtual` (§4.5: `from` is ns/name, `to`
 // a bare name). Returns false with a sentence in *why for a malformed entry.
 bool parse_from_virtual(std::string_view json, std::vector<VirtualMapping>* out, std::string* why);
+
+// Parses the JSON list of {from, to} objects of `mapServices.fromHost` (§4.5 parseMapping: `from` is
+// hostNamespace/name or a bare name in `host_ns`, the vcluster's host namespace; `to` is
+// virtualNamespace/name). Returns false with a sentence in *why for a malformed entry.
+bool parse_from_host(std::string_view json, const std::string& host_ns, std::vector<HostMapping>* out,
+                     std::string* why);
+
+// True when a virtual object was made by mapping `m` (controlled-by vcluster and our annotation naming
+// its source), or, with `m` null, by any fromHost mapping.
+bool made_from_host(const vc::json::Value& obj, const HostMapping* m);
+
+// The virtual Service for host Service `hsvc` under mapping `m` (§4.5): headless, the host Service's ports
+// without nodePorts, labelled controlled-by so no syncer copies it back to the host. `current` is the
+// existing virtual Service or null; its server-set fields are kept.
+vc::json::Value translate_from_host_service(const HostMapping& m, const vc::json::Value& hsvc,
+                                            const vc::json::Value* current);
+
+// The virtual Endpoints of that Service: one address, the host Service's ClusterIP, with its ports (pods
+// reach the host Service through kube-proxy at that IP and the Service's own port numbers).
+vc::json::Value translate_from_host_endpoints(const HostMapping& m, const vc::json::Value& hsvc,
+                                              const vc::json::Value* current);
 
 // True when a Service has a label selector (a selector-less Service gets its Endpoints from the tenant).
 bool has_selector(const vc::json::Value& svc);

@@ -41,6 +41,8 @@ sorted_map() { jq -r 'to_entries | map("\(.key)=\(.value)") | sort | .[]'; }
 same_ip() { local v h; v=$(vsvc "$1" '{.spec.clusterIP}'); h=$(hsvc "$1" '{.spec.clusterIP}'); [ -n "$v" ] && [ "$v" = "$h" ]; }
 on_host() { kubectl --kubeconfig "$KC_host" -n "$HNS" get "$1" "$2-x-default-x-$VC" >/dev/null 2>&1; }
 gone_on_host() { ! on_host "$@"; }
+# gone_on_host_ns NS NAME: no host Service or Endpoints named like the translation of virtual NS/NAME.
+gone_on_host_ns() { ! kubectl --kubeconfig "$KC_host" -n "$HNS" get service,endpoints "$2-x-$1-x-$VC" >/dev/null 2>&1; }
 
 # A host Service that already holds TAKEN_IP, so a virtual Service with that IP cannot get it on the host.
 hk -n default create service clusterip taken --clusterip="$TAKEN_IP" --tcp=80 >/dev/null
@@ -147,6 +149,64 @@ check "and no other write by the engine or the plugin on either side (got $engin
 check "no virtual Service was re-created by the restart" \
   test "$(vk get services -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.uid}{"\n"}{end}' | grep -v '^default/marker=' | sort)" = "$uids_before"
 check "SIGTERM stops the restarted syncer cleanly (exit 0)" stop_pid "$SYNCER_PID"
+
+# mapServices (§4.5) on the real control planes. fromHost: host Service team/db becomes the headless virtual
+# Service apps/db (namespace created) whose Endpoints hold the host ClusterIP; fromVirtual: virtual Service
+# default/web is published as host Service web-public with the translated selector. Both follow their
+# source, and a mapping removed from the values removes what it made.
+hk create namespace team >/dev/null
+hk -n team create service clusterip db --tcp=5432 >/dev/null
+db_ip=$(hk -n team get service db -o jsonpath='{.spec.clusterIP}')
+VALUES=$WORK/map-values.yaml
+cat >"$VALUES" <<YAML
+mapServices:
+  fromHost:
+  - from: team/db
+    to: apps/db
+  fromVirtual:
+  - from: default/web
+    to: web-public
+YAML
+check "a syncer with both mappings becomes ready" syncer_up mapped "$SERVICES" -f "$VALUES" --log-level debug
+vexists() { vk "$@" >/dev/null; }
+hexists() { hk "$@" >/dev/null; }
+check "fromHost: the virtual namespace apps is created" poll 20 vexists get namespace apps
+check "fromHost: virtual Service apps/db is headless with the host Service's port" \
+  poll 20 test "$(vk -n apps get service db -o 'jsonpath={.spec.clusterIP}/{.spec.ports[0].port}')" = None/5432
+check "fromHost: its Endpoints hold the host Service's ClusterIP $db_ip" \
+  poll 20 test "$(vk -n apps get endpoints db -o 'jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}')" = "$db_ip:5432"
+check "fromHost: neither goes back to the host (controlled-by)" gone_on_host_ns apps db
+check "fromVirtual: host Service web-public is published with the translated selector" \
+  poll 20 test "$(hk -n "$HNS" get service web-public -o 'jsonpath={.metadata.labels.vcluster\.loft\.sh/controlled-by}')" = vcluster
+check "fromVirtual: its selector is the synced Service's" \
+  test "$(hk -n "$HNS" get service web-public -o 'jsonpath={.spec.selector}' | sorted_map)" = "$(hsvc web '{.spec.selector}' | sorted_map)"
+hk -n team patch service db --type json -p '[{"op":"replace","path":"/spec/ports/0/port","value":5433}]' >/dev/null
+check "fromHost: a port change on the host reaches the virtual Endpoints" \
+  poll 20 test "$(vk -n apps get endpoints db -o 'jsonpath={.subsets[0].ports[0].port}')" = 5433
+vk -n apps delete service db >/dev/null
+check "fromHost: a virtual Service the tenant deleted comes back" \
+  poll 20 test "$(vk -n apps get service db -o 'jsonpath={.spec.ports[0].port}')" = 5433
+hk -n team delete service db >/dev/null
+check "fromHost: deleting the host Service deletes the virtual one" poll 20 bash -c "! kubectl --kubeconfig '$KC_virt' -n apps get service db >/dev/null 2>&1"
+hk -n team create service clusterip db --tcp=5432 >/dev/null
+check "fromHost: a new host Service of that name is mapped again" poll 20 vexists -n apps get endpoints db
+check "SIGTERM stops the mapped syncer cleanly (exit 0)" stop_pid "$SYNCER_PID"
+cat >"$VALUES" <<YAML
+mapServices:
+  fromVirtual:
+  - from: default/web
+    to: web-public
+YAML
+check "restarted without the fromHost mapping" syncer_up unmapped "$SERVICES" -f "$VALUES" --log-level debug
+check "what the removed fromHost mapping made is deleted" \
+  poll 20 bash -c "! kubectl --kubeconfig '$KC_virt' -n apps get service db >/dev/null 2>&1 && ! kubectl --kubeconfig '$KC_virt' -n apps get endpoints db >/dev/null 2>&1"
+check "the host Service it followed is untouched" hexists -n team get service db
+check "the fromVirtual mapping still publishes web-public" hexists -n "$HNS" get service web-public
+check "SIGTERM stops it cleanly (exit 0)" stop_pid "$SYNCER_PID"
+: >"$VALUES"
+check "restarted with no mapping at all" syncer_up bare "$SERVICES" -f "$VALUES"
+check "the published host Service web-public is deleted" poll 20 bash -c "! kubectl --kubeconfig '$KC_host' -n $HNS get service web-public >/dev/null 2>&1"
+check "SIGTERM stops it cleanly (exit 0)" stop_pid "$SYNCER_PID"
 
 # A virtual cluster with a Service range of its own (the bed's default 10.97.0.0/16): host IPs cannot be
 # given to virtual Services. The plugin learns the range from a probe the API server refuses, never deletes

@@ -45,8 +45,9 @@ extern "C" {
 
 #define VCP_ABI_MAJOR 1
 /* 1.0: the first table. 1.1 appended vcp_host_api.translate_label_key_prefixed. 1.2 added the resource
-   flag VCP_RES_UNCACHED. 1.3 appended the hook vcp_plugin.on_cache. */
-#define VCP_ABI_MINOR 3
+   flag VCP_RES_UNCACHED. 1.3 appended the hook vcp_plugin.on_cache. 1.4 added the resource flag
+   VCP_RES_HOST_NAMESPACES and appended vcp_host_api.watch_host_namespaces. */
+#define VCP_ABI_MINOR 4
 
 /* The entry symbol a plugin exports: `const vcp_plugin* vcp_plugin_entry_v1(void);` */
 #define VCP_ENTRY_SYMBOL "vcp_plugin_entry_v1"
@@ -139,7 +140,19 @@ enum {
      are many, large and read only as they change, such as host Events (a real kubelet writes five per pod
      start). The engine still remembers each object's identity, so a relist after a broken watch reports
      objects that went away meanwhile as DELETED (with that identity only). */
-  VCP_RES_UNCACHED = 1u << 4
+  VCP_RES_UNCACHED = 1u << 4,
+  /* (ABI 1.4; VCP_ROLE_WATCH_HOST of core v1 Services only.) The engine watches this resource not in the
+     vcluster's host namespace but in the host namespaces the plugin names with watch_host_namespaces during
+     on_init (none named: nothing is watched), one namespace-scoped watch each, so a plugin reads Services of
+     the namespaces its configuration names and nothing else of the host. Services only: they hold no
+     secrets, and they are what a tenant must see of the host to reach its workloads (mapServices.fromHost).
+     The resource may be declared beside an owned entry of the same resource (its cache is another one).
+     Its keys are reconciled: every event enqueues the object's key, and the engine calls on_sync with the
+     host object as `source` (len 0 once it is gone), no target, and target_namespace/target_name equal to
+     the source's; the plugin does its work with submit (wake key: this key, resource included) and returns
+     VCP_NO_CHANGE, VCP_WAIT or VCP_RETRY (VCP_OK is read as VCP_NO_CHANGE: there is no target to write).
+     Host writes stay confined to the vcluster's host namespace. */
+  VCP_RES_HOST_NAMESPACES = 1u << 5
 };
 
 /* One resource a plugin declares. OWNERSHIP: static plugin memory. */
@@ -337,6 +350,15 @@ typedef struct vcp_host_api {
      bytes, exactly as vcluster's ConvertLabelKeyWithPrefix. Pods use it with "vcluster.loft.sh/ns-label"
      for the labels of their virtual Namespace. OWNERSHIP: as translate_name. */
   vcp_str (*translate_label_key_prefixed)(vcp_host_ctx* ctx, vcp_str prefix, vcp_str key);
+
+  /* --- ABI 1.4 --- Check VCP_HAS_FIELD(host, vcp_host_api, watch_host_namespaces) first. */
+
+  /* Names the host namespaces a VCP_RES_HOST_NAMESPACES resource is watched in (only during on_init; may be
+     called again to add namespaces; duplicates are ignored). Each must be a valid namespace name (a DNS
+     label). Returns 1, or 0 on misuse (outside on_init, a resource without the flag, an invalid name: then
+     nothing is added and the reason is logged). Call it before add_index on that resource: an index covers
+     the namespaces named so far. OWNERSHIP: the views are borrowed for the call. */
+  int (*watch_host_namespaces)(vcp_host_ctx* ctx, uint32_t resource, const vcp_str* namespaces, size_t count);
 } vcp_host_api;
 
 /* The descriptor a plugin returns from vcp_plugin_entry_v1. OWNERSHIP: static plugin memory. */

@@ -150,6 +150,12 @@ FakeHost::FakeHost(std::string vcluster, std::string host_ns)
     h->results_.erase(it);
     return status;
   };
+  api_.watch_host_namespaces = [](vcp_host_ctx* c, uint32_t r, const vcp_str* names, size_t n) -> int {
+    FakeHost* h = self(c);
+    if (h->refuse_watch) return 0;
+    for (size_t i = 0; i < n; i++) h->watched_namespaces[r].push_back(s(names[i]));
+    return 1;
+  };
   api_.emit_event = [](vcp_host_ctx* c, vcp_side side, uint32_t r, vcp_str ns, vcp_str name, vcp_str type,
                        vcp_str reason, vcp_str message) {
     self(c)->events.push_back({side, r, s(ns), s(name), s(type), s(reason), s(message)});

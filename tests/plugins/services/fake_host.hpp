@@ -77,6 +77,9 @@ class FakeHost {
   std::vector<Event> events;
   std::vector<std::string> logs;
   std::string last_error;
+  // ABI 1.4 watch_host_namespaces: the namespaces named, by resource; `refuse_watch` makes it answer 0.
+  std::map<uint32_t, std::vector<std::string>> watched_namespaces;
+  bool refuse_watch = false;
 
   // safe_concat(parts joined by "-"), as vcluster's SafeConcatName.
   static std::string safe_concat(const std::vector<std::string>& parts);

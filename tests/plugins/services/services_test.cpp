@@ -23,7 +23,7 @@ using vc::json::Value;
 
 namespace {
 
-enum : uint32_t { kServices = 0, kEndpoints = 1 };
+enum : uint32_t { kServices = 0, kEndpoints = 1, kHostServices = 2, kNamespaces = 3 };
 const std::string kHostNs = "vcluster-my-vcluster";
 
 std::string slurp(const std::string& path) {
@@ -125,6 +125,14 @@ class Harness {
     vcp_sync_args a = args(res, ns, name, "", tgt);
     std::string out;
     vcp_status st = plugin->on_delete(state_, &a, reinterpret_cast<vcp_buf*>(&out));
+    host.end_hook();
+    return {st, out};
+  }
+  // on_sync of a key whose source is gone (the engine's call for a VCP_RES_HOST_NAMESPACES key).
+  Result sync_absent(uint32_t res, const std::string& ns, const std::string& name) {
+    vcp_sync_args a = args(res, ns, name, "", "");
+    std::string out;
+    vcp_status st = plugin->on_sync(state_, &a, reinterpret_cast<vcp_buf*>(&out));
     host.end_hook();
     return {st, out};
   }
@@ -279,7 +287,15 @@ void run_service_golden(const std::string& name, bool requests_allocations) {
 
 TEST_CASE("the descriptor declares services (with status) and endpoints, both owned and namespaced") {
   Harness h;
-  REQUIRE(h.plugin->resource_count == 2);
+  REQUIRE(h.plugin->resource_count == 4);
+  CHECK(h.plugin->abi_minor == 4);
+  const vcp_resource& hs = h.plugin->resources[kHostServices];  // mapServices.fromHost's sources
+  CHECK(std::string(hs.resource) == "services");
+  CHECK(hs.role == VCP_ROLE_WATCH_HOST);
+  CHECK(hs.flags == (VCP_RES_NAMESPACED | VCP_RES_HOST_NAMESPACES));
+  CHECK(std::string(h.plugin->resources[kNamespaces].resource) == "namespaces");
+  CHECK(h.plugin->resources[kNamespaces].role == VCP_ROLE_WATCH_VIRTUAL);
+  CHECK(h.host.watched_namespaces.empty());  // no fromHost mapping: no host namespace watched
   const vcp_resource& svc = h.plugin->resources[kServices];
   CHECK(std::string(svc.resource) == "services");
   CHECK(svc.role == VCP_ROLE_TO_HOST);
@@ -836,4 +852,192 @@ TEST_CASE("mapServices.fromVirtual: a malformed entry refuses to start, naming i
   Harness h(Settings{{"mapServices.fromVirtual", R"([{"from":"shop","to":"shop-public"}])"}}, VCP_ERROR);
   CHECK(h.host.last_error.find("\"shop\"") != std::string::npos);
   CHECK(h.host.last_error.find("virtualNamespace/name") != std::string::npos);
+}
+
+// --- mapServices.fromHost ---------------------------------------------------------------------------------
+
+namespace {
+
+const Settings kFromHost{{"mapServices.fromHost", R"([{"from":"team/db","to":"apps/db"}])"}};
+
+// What the API server stores for a created object: identity added.
+Value stored(Value obj, const std::string& uid) {
+  obj["metadata"]["uid"] = uid;
+  obj["metadata"]["resourceVersion"] = "7";
+  return obj;
+}
+
+// Writes since `from`, as (resource, verb) pairs, for compact checks.
+std::vector<std::pair<uint32_t, vcp_verb>> writes_since(const Harness& h, size_t from) {
+  std::vector<std::pair<uint32_t, vcp_verb>> out;
+  for (size_t i = from; i < h.host.writes.size(); i++)
+    out.emplace_back(h.host.writes[i].resource, h.host.writes[i].verb);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("mapServices.fromHost: only the namespaces the mappings name are watched on the host") {
+  Harness h(Settings{{"mapServices.fromHost",
+                      R"([{"from":"team/db","to":"apps/db"},{"from":"team/cache","to":"apps/cache"},
+                          {"from":"web","to":"default/web"}])"}});
+  // `from` without a namespace is in the vcluster's host namespace (vcluster's parseMapping).
+  CHECK(h.host.watched_namespaces[kHostServices] == std::vector<std::string>{"team", kHostNs});
+}
+
+TEST_CASE(
+    "mapServices.fromHost: the host Service becomes a headless virtual Service with Endpoints at its "
+    "ClusterIP, in a namespace created first") {
+  Harness h(kFromHost);
+  Value hsvc = golden("fromhost.host.json");
+  REQUIRE(h.sync(kHostServices, hsvc).status == VCP_NO_CHANGE);
+  REQUIRE(h.host.writes.size() == 1);
+  auto ns_write = h.host.writes[0];
+  CHECK(ns_write.side == VCP_SIDE_VIRTUAL);
+  CHECK(ns_write.resource == kNamespaces);
+  CHECK(ns_write.verb == VCP_VERB_CREATE);
+  CHECK(str_at(parse_or_fail(ns_write.body), {"metadata"}, "name") == "apps");
+  // The answer wakes the host Service's key, which the engine reconciles for this resource.
+  CHECK(ns_write.wake_ns == "team");
+  CHECK(ns_write.wake_name == "db");
+  CHECK(h.sync(kHostServices, hsvc).status == VCP_WAIT);  // in flight: nothing more
+  CHECK(h.host.writes.size() == 1);
+
+  h.host.finish(ns_write.id, 201, ns_write.body);
+  h.host.put(VCP_SIDE_VIRTUAL, kNamespaces, ns_write.body);
+  REQUIRE(h.sync(kHostServices, hsvc).status == VCP_NO_CHANGE);
+  REQUIRE(h.host.writes.size() == 3);
+  auto svc_write = h.host.writes[1], eps_write = h.host.writes[2];
+  CHECK(svc_write.side == VCP_SIDE_VIRTUAL);
+  CHECK(svc_write.resource == kServices);
+  CHECK(svc_write.verb == VCP_VERB_CREATE);
+  CHECK(svc_write.ns == "apps");
+  check_same(parse_or_fail(svc_write.body), golden("fromhost.virtual-service.json"));
+  CHECK(eps_write.resource == kEndpoints);
+  CHECK(eps_write.verb == VCP_VERB_CREATE);
+  check_same(parse_or_fail(eps_write.body), golden("fromhost.virtual-endpoints.json"));
+
+  // Both created: the next pass (and a restart's) writes nothing.
+  h.host.finish(svc_write.id, 201, svc_write.body);
+  h.host.finish(eps_write.id, 201, eps_write.body);
+  h.put_virtual(kServices, stored(parse_or_fail(svc_write.body), "vsvc-uid"));
+  h.put_virtual(kEndpoints, stored(parse_or_fail(eps_write.body), "veps-uid"));
+  REQUIRE(h.sync(kHostServices, hsvc).status == VCP_NO_CHANGE);
+  CHECK(h.host.writes.size() == 3);
+
+  // The normal syncers leave both alone (controlled-by): nothing goes back to the host.
+  CHECK(h.sync(kServices, stored(parse_or_fail(svc_write.body), "vsvc-uid")).status == VCP_NO_CHANGE);
+  CHECK(h.sync(kEndpoints, stored(parse_or_fail(eps_write.body), "veps-uid")).status == VCP_NO_CHANGE);
+  CHECK(h.host.writes.size() == 3);
+}
+
+TEST_CASE(
+    "mapServices.fromHost: a port change on the host is kept in sync, and the source's deletion deletes "
+    "both") {
+  Harness h(kFromHost);
+  Value hsvc = golden("fromhost.host.json");
+  h.host.put(VCP_SIDE_VIRTUAL, kNamespaces,
+             R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"apps"}})");
+  h.put_virtual(kServices, stored(golden("fromhost.virtual-service.json"), "vsvc-uid"));
+  h.put_virtual(kEndpoints, stored(golden("fromhost.virtual-endpoints.json"), "veps-uid"));
+  REQUIRE(h.sync(kHostServices, hsvc).status == VCP_NO_CHANGE);
+  REQUIRE(h.host.writes.empty());
+
+  hsvc["spec"]["ports"] = parse_or_fail(
+      R"([{"name":"pg","port":5433,"protocol":"TCP","targetPort":15432,"nodePort":30432},
+          {"name":"metrics","port":9187,"protocol":"TCP","targetPort":"metrics","nodePort":30187}])");
+  REQUIRE(h.sync(kHostServices, hsvc).status == VCP_NO_CHANGE);
+  REQUIRE(writes_since(h, 0) == std::vector<std::pair<uint32_t, vcp_verb>>{{kServices, VCP_VERB_UPDATE},
+                                                                           {kEndpoints, VCP_VERB_UPDATE}});
+  Value svc = parse_or_fail(h.host.writes[0].body), eps = parse_or_fail(h.host.writes[1].body);
+  CHECK(item(*svc.at({"spec"})->find("ports"), 0).find("port")->as_int64() == 5433);
+  CHECK(str_at(svc, {"metadata"}, "uid") == "vsvc-uid");  // an update of the object the cache holds
+  CHECK(item(*item(*eps.find("subsets"), 0).find("ports"), 0).find("port")->as_int64() == 5433);
+  h.host.finish(h.host.writes[0].id, 200, h.host.writes[0].body);
+  h.host.finish(h.host.writes[1].id, 200, h.host.writes[1].body);
+
+  // The host Service is deleted: the engine calls on_sync with no source.
+  REQUIRE(h.sync_absent(kHostServices, "team", "db").status == VCP_NO_CHANGE);
+  REQUIRE(writes_since(h, 2) == std::vector<std::pair<uint32_t, vcp_verb>>{{kServices, VCP_VERB_DELETE},
+                                                                           {kEndpoints, VCP_VERB_DELETE}});
+  CHECK(str_at(parse_or_fail(h.host.writes[2].body), {"preconditions"}, "uid") == "vsvc-uid");
+  CHECK(str_at(parse_or_fail(h.host.writes[3].body), {"preconditions"}, "uid") == "veps-uid");
+  CHECK(h.host.writes[2].ns == "apps");
+  CHECK(h.host.writes[2].name == "db");
+  // A failed write is retried with backoff once every answer is in.
+  h.host.finish(h.host.writes[2].id, 200, "{}");
+  h.host.finish(h.host.writes[3].id, 500, vc::json::dump(status_body(500, "etcd is sad")));
+  CHECK(h.sync_absent(kHostServices, "team", "db").status == VCP_RETRY);
+}
+
+TEST_CASE(
+    "mapServices.fromHost: a virtual Service vcluster did not make, and a headless source, are left alone") {
+  Harness h(kFromHost);
+  h.host.put(VCP_SIDE_VIRTUAL, kNamespaces,
+             R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"apps"}})");
+  Value mine = golden("web.virtual.json");
+  mine["metadata"]["name"] = "db";
+  mine["metadata"]["namespace"] = "apps";
+  h.put_virtual(kServices, mine);
+  REQUIRE(h.sync(kHostServices, golden("fromhost.host.json")).status == VCP_NO_CHANGE);
+  CHECK(h.host.writes.empty());
+  REQUIRE(h.host.logs.size() == 1);
+  CHECK(h.host.logs[0].find("virtual Service apps/db exists and was not made by vcluster") !=
+        std::string::npos);
+
+  Harness g(kFromHost);
+  Value headless = golden("fromhost.host.json");
+  headless["spec"]["clusterIP"] = "None";
+  headless["spec"].erase("clusterIPs");
+  REQUIRE(g.sync(kHostServices, headless).status == VCP_NO_CHANGE);
+  CHECK(g.host.writes.empty());
+  REQUIRE(g.host.logs.size() == 1);
+  CHECK(g.host.logs[0].find("host Service team/db has no ClusterIP") != std::string::npos);
+}
+
+TEST_CASE("mapServices.fromHost: what a mapping removed from the values made is deleted when seen") {
+  Harness h(Settings{{"mapServices.fromHost", "[]"}});
+  Value left = stored(golden("fromhost.virtual-service.json"), "old-uid");
+  h.event(kServices, VCP_SIDE_VIRTUAL, VCP_EVENT_ADDED, left);
+  REQUIRE(h.host.writes.size() == 1);
+  CHECK(h.host.writes[0].side == VCP_SIDE_VIRTUAL);
+  CHECK(h.host.writes[0].verb == VCP_VERB_DELETE);
+  CHECK(h.host.writes[0].ns == "apps");
+  CHECK(h.host.writes[0].name == "db");
+  CHECK(h.host.writes[0].wake_ns == "team");  // its answer is read on the source's key
+  CHECK(h.host.writes[0].wake_name == "db");
+  h.event(kEndpoints, VCP_SIDE_VIRTUAL, VCP_EVENT_ADDED,
+          stored(golden("fromhost.virtual-endpoints.json"), "e"));
+  REQUIRE(h.host.writes.size() == 2);
+  CHECK(h.host.writes[1].resource == kEndpoints);
+  h.host.finish(h.host.writes[0].id, 200, "{}");
+  h.host.finish(h.host.writes[1].id, 404, "{}");  // already gone: no failure
+  CHECK(h.sync_absent(kHostServices, "team", "db").status == VCP_NO_CHANGE);
+  // A tenant's Service without the annotation is never deleted.
+  Value tenant = golden("web.virtual.json");
+  tenant["metadata"]["labels"]["vcluster.loft.sh/controlled-by"] = "vcluster";
+  h.event(kServices, VCP_SIDE_VIRTUAL, VCP_EVENT_ADDED, tenant);
+  CHECK(h.host.writes.size() == 2);
+}
+
+TEST_CASE("mapServices.fromHost: a tenant's edit of the mapped Service wakes its source") {
+  Harness h(kFromHost);
+  h.event(kServices, VCP_SIDE_VIRTUAL, VCP_EVENT_DELETED,
+          stored(golden("fromhost.virtual-service.json"), "u"));
+  REQUIRE(h.host.enqueued.size() >= 1);
+  CHECK(h.host.enqueued[0].resource == kHostServices);
+  CHECK(h.host.enqueued[0].ns == "team");
+  CHECK(h.host.enqueued[0].name == "db");
+  CHECK(h.host.writes.empty());
+}
+
+TEST_CASE("mapServices.fromHost: a malformed entry refuses to start, naming it") {
+  Harness h(Settings{{"mapServices.fromHost", R"([{"from":"team/db","to":"db"}])"}}, VCP_ERROR);
+  CHECK(h.host.last_error ==
+        "mapServices.fromHost entry to \"db\" is not of the form virtualNamespace/name (the virtual Service "
+        "it becomes)");
+  Harness twice(Settings{{"mapServices.fromHost",
+                          R"([{"from":"team/a","to":"apps/db"},{"from":"team/b","to":"apps/db"}])"}},
+                VCP_ERROR);
+  CHECK(twice.host.last_error.find("names virtual Service \"apps/db\" twice") != std::string::npos);
 }

@@ -173,6 +173,22 @@ TEST_CASE("a plugin with cluster-scoped host resources adds a ClusterRole and it
   CHECK(cr->find("metadata")->find("namespace") == nullptr);
 }
 
+TEST_CASE(
+    "a watch of Services in other host namespaces (mapServices.fromHost) is a read-only ClusterRole rule") {
+  ManifestOptions o = options();
+  vc::plugin::Resource r = res("", "services", true, VCP_ROLE_WATCH_HOST);
+  r.host_namespaces = true;
+  o.resources.push_back(r);
+  auto objs = vc::cli::render_cluster_manifests(o);
+  const Value* cr = find(objs, "ClusterRole", "vc-demo-v-team");
+  REQUIRE(cr != nullptr);
+  REQUIRE(cr->find("rules")->size() == 1);
+  const Value& rule = cr->find("rules")->items()[0];
+  CHECK(rule.find("resources")->items()[0].as_string() == "services");
+  for (const Value& v : rule.find("verbs")->items())
+    CHECK((v.as_string() == "get" || v.as_string() == "list" || v.as_string() == "watch"));
+}
+
 TEST_CASE("isolation: the spec's quota and limit numbers and the two NetworkPolicies") {
   auto objs = vc::cli::render_isolation("demo", "team", true);
   CHECK(kinds_and_names(objs) ==

@@ -387,11 +387,12 @@ TEST_CASE("a resource spelled in a way the API server would not accept is refuse
 
 TEST_CASE("a resource with unknown flags, role or name mapping is refused") {
   MemPlugin m;
-  m.res[0].flags = VCP_RES_NAMESPACED | 0x20;
+  m.res[0].flags = VCP_RES_NAMESPACED | 0x40;
   CHECK(m.refusal() ==
         kMe +
-            " resource #0 (configmaps) sets unknown flags 0x20; use only VCP_RES_NAMESPACED, "
-            "VCP_RES_STATUS, VCP_RES_KEEP_ON_DELETE, VCP_RES_RECREATE_ON_UID and VCP_RES_UNCACHED");
+            " resource #0 (configmaps) sets unknown flags 0x40; use only VCP_RES_NAMESPACED, "
+            "VCP_RES_STATUS, VCP_RES_KEEP_ON_DELETE, VCP_RES_RECREATE_ON_UID, VCP_RES_UNCACHED "
+            "and VCP_RES_HOST_NAMESPACES");
   MemPlugin u;
   u.res[0].flags = VCP_RES_NAMESPACED | VCP_RES_UNCACHED;
   CHECK(u.refusal().find("resource #0 (configmaps) sets VCP_RES_UNCACHED on a resource it owns") !=
@@ -407,6 +408,40 @@ TEST_CASE("a resource with unknown flags, role or name mapping is refused") {
         kMe +
             " resource #0 (configmaps) has the unknown name mapping 3; use VCP_NAME_NAMESPACED, "
             "VCP_NAME_CLUSTER or VCP_NAME_SAME");
+}
+
+TEST_CASE("VCP_RES_HOST_NAMESPACES (ABI 1.4) is accepted on a host watch of Services only") {
+  MemPlugin m;  // owns services and watches them in other host namespaces: two caches, allowed
+  m.res[0] = vcp_resource{
+      sizeof(vcp_resource), "", "v1", "services", "Service", VCP_RES_NAMESPACED, VCP_ROLE_TO_HOST,
+      VCP_NAME_NAMESPACED,  ""};
+  m.res[1] = m.res[0];
+  m.res[1].flags = VCP_RES_NAMESPACED | VCP_RES_HOST_NAMESPACES;
+  m.res[1].role = VCP_ROLE_WATCH_HOST;
+  LoadedPlugin out;
+  Error e = m.validate(&out);
+  REQUIRE_MESSAGE(e.ok(), e.message);
+  CHECK(out.resources[1].host_namespaces);
+  CHECK_FALSE(out.resources[0].host_namespaces);
+  const std::string why =
+      " sets VCP_RES_HOST_NAMESPACES, which only a VCP_ROLE_WATCH_HOST entry of the core group's namespaced "
+      "services may set; other host namespaces are readable for Services only";
+  MemPlugin s;  // Secrets of other namespaces: refused
+  s.res[1] = vcp_resource{
+      sizeof(vcp_resource), "", "v1", "secrets", "Secret", VCP_RES_NAMESPACED | VCP_RES_HOST_NAMESPACES,
+      VCP_ROLE_WATCH_HOST,  0,  ""};
+  CHECK(s.refusal() == kMe + " resource #1 (secrets)" + why);
+  MemPlugin v;  // on the virtual side it means nothing
+  v.res[1] = m.res[1];
+  v.res[1].role = VCP_ROLE_WATCH_VIRTUAL;
+  CHECK(v.refusal() == kMe + " resource #1 (services)" + why);
+  MemPlugin o;  // an owned entry cannot reach other namespaces
+  o.res[0].flags = VCP_RES_NAMESPACED | VCP_RES_HOST_NAMESPACES;
+  CHECK(o.refusal() == kMe + " resource #0 (configmaps)" + why);
+  MemPlugin t;  // two watches of other namespaces are one cache: declare it once
+  t.res[0] = m.res[1];
+  t.res[1] = m.res[1];
+  CHECK(t.refusal().find("declares services with VCP_ROLE_WATCH_HOST twice") != std::string::npos);
 }
 
 TEST_CASE("the name mapping of a WATCH resource is ignored, as the header says") {
