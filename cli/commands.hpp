@@ -75,6 +75,12 @@ void remove_tree(const std::string& dir);
 
 // ---- the drivers --------------------------------------------------------------------------------
 
+// The local driver's DNS listener address: the first of `local_ips` (this machine's IPv4 addresses) inside
+// one of `pod_cidrs` (the host Nodes' spec.podCIDR(s)), so the pods on those nodes can reach it; else
+// 127.0.0.1.
+std::string dns_listener_ip(const std::vector<std::string>& pod_cidrs,
+                            const std::vector<std::string>& local_ips);
+
 int create_local(const Options& o, const std::string& ns);
 int upgrade_local(const Options& o, State s, const std::string& dir);
 Error pause_local(const Options& o, State* s, const std::string& dir);

@@ -145,6 +145,10 @@ const kube::GVR& configmaps() {
   static const kube::GVR g{"", "v1", "configmaps", true, "ConfigMap"};
   return g;
 }
+const kube::GVR& nodes() {
+  static const kube::GVR g{"", "v1", "nodes", false, "Node"};
+  return g;
+}
 const kube::GVR& endpoints() {
   static const kube::GVR g{"", "v1", "endpoints", true, "Endpoints"};
   return g;

@@ -64,6 +64,7 @@ const kube::GVR& pods();
 const kube::GVR& secrets();
 const kube::GVR& configmaps();
 const kube::GVR& endpoints();
+const kube::GVR& nodes();
 const kube::GVR& pvcs();
 const kube::GVR& serviceaccounts();
 const kube::GVR& statefulsets();

@@ -8,6 +8,7 @@
 // /proc/PID/cmdline at create: same ports, same data, same certificates, so every kubeconfig and token
 // handed out stays valid.
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -209,6 +210,14 @@ Error stop_components(State* s, const std::string& dir) {
   return {};
 }
 
+// Whether the syncer binary lists `flag` in its --help (an older build may not have it yet).
+bool syncer_has_flag(const std::string& syncer, const std::string& flag) {
+  std::string out;
+  int status = 0;
+  if (run({syncer, "--help"}, {}, &out, &status)) return false;
+  return out.find(flag + " ") != std::string::npos;
+}
+
 Error start_syncer(State* s, const std::string& dir, int timeout_seconds) {
   int port = 0;
   if (Error e = free_port(&port)) return e;
@@ -230,6 +239,16 @@ Error start_syncer(State* s, const std::string& dir, int timeout_seconds) {
   if (!s->plugins.empty()) {
     argv.push_back("--plugins");
     argv.push_back(join(s->plugins, ","));
+  }
+  if (!s->dns_address.empty()) {
+    if (syncer_has_flag(s->syncer, "--dns-address")) {
+      argv.push_back("--dns-address");
+      argv.push_back(s->dns_address);
+    } else {
+      say("warning: " + s->syncer +
+          " has no --dns-address, so nothing answers the virtual cluster's DNS; "
+          "build a newer vcluster-syncer");
+    }
   }
   std::string log = dir + "/syncer.log";
   pid_t pid = 0;
@@ -371,7 +390,10 @@ json::Value vcluster_service(const std::string& name, const std::string& ns) {
 
 json::Value dns_service() {
   // The virtual cluster's DNS Service, as CoreDNS's manifests name it. The services plugin mirrors it to the
-  // host as kube-dns-x-kube-system-x-<vc>, whose ClusterIP the pods plugin writes into pods' dnsConfig.
+  // host as kube-dns-x-kube-system-x-<vc>, whose ClusterIP the pods plugin writes into pods' dnsConfig. No
+  // selector: no pod serves it. The syncer answers DNS itself (--dns-address), and the Endpoints the CLI
+  // writes (dns_endpoints) point the Service at that listener; the services plugin copies selector-less
+  // Endpoints to the host, where kube-proxy sends the pods' queries on.
   json::Value svc = json::Value::object();
   svc["apiVersion"] = "v1";
   svc["kind"] = "Service";
@@ -380,7 +402,6 @@ json::Value dns_service() {
   svc["metadata"]["labels"]["k8s-app"] = "kube-dns";
   svc["metadata"]["labels"]["kubernetes.io/name"] = "CoreDNS";
   svc["spec"]["type"] = "ClusterIP";
-  svc["spec"]["selector"]["k8s-app"] = "kube-dns";
   for (auto [name, proto] : {std::pair{"dns", "UDP"}, std::pair{"dns-tcp", "TCP"}}) {
     json::Value p = json::Value::object();
     p["name"] = name;
@@ -390,6 +411,129 @@ json::Value dns_service() {
     svc["spec"]["ports"].push_back(std::move(p));
   }
   return svc;
+}
+
+// The Endpoints of kube-system/kube-dns: the syncer's DNS listener, both protocols on one port. Port names
+// match the Service's, which is how kube-proxy pairs them.
+json::Value dns_endpoints(const std::string& ip, int port) {
+  json::Value eps = json::Value::object();
+  eps["apiVersion"] = "v1";
+  eps["kind"] = "Endpoints";
+  eps["metadata"]["name"] = "kube-dns";
+  eps["metadata"]["namespace"] = "kube-system";
+  eps["metadata"]["labels"]["k8s-app"] = "kube-dns";
+  json::Value subset = json::Value::object();
+  json::Value addr = json::Value::object();
+  addr["ip"] = ip;
+  subset["addresses"].push_back(std::move(addr));
+  for (auto [name, proto] : {std::pair{"dns", "UDP"}, std::pair{"dns-tcp", "TCP"}}) {
+    json::Value p = json::Value::object();
+    p["name"] = name;
+    p["port"] = port;
+    p["protocol"] = proto;
+    subset["ports"].push_back(std::move(p));
+  }
+  eps["subsets"].push_back(std::move(subset));
+  return eps;
+}
+
+// Whether both a UDP and a TCP socket can bind ip:port now (a DNS server needs both).
+bool dns_port_free(const std::string& ip, int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, ip.c_str(), &a.sin_addr) != 1) return false;
+  for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Parses "a.b.c.d/n" into a network and mask (host order); false when it is not an IPv4 CIDR.
+bool parse_cidr4(const std::string& cidr, uint32_t* net, uint32_t* mask) {
+  size_t slash = cidr.find('/');
+  if (slash == std::string::npos) return false;
+  in_addr a{};
+  if (inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &a) != 1) return false;
+  int bits = std::atoi(cidr.c_str() + slash + 1);
+  if (bits < 1 || bits > 32) return false;
+  *mask = bits == 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
+  *net = ntohl(a.s_addr) & *mask;
+  return true;
+}
+
+}  // namespace
+
+std::string dns_listener_ip(const std::vector<std::string>& pod_cidrs,
+                            const std::vector<std::string>& local_ips) {
+  for (const std::string& ip : local_ips) {
+    in_addr a{};
+    if (inet_pton(AF_INET, ip.c_str(), &a) != 1) continue;
+    for (const std::string& cidr : pod_cidrs) {
+      uint32_t net = 0, mask = 0;
+      if (parse_cidr4(cidr, &net, &mask) && (ntohl(a.s_addr) & mask) == net) return ip;
+    }
+  }
+  return "127.0.0.1";
+}
+
+namespace {
+
+// Where the syncer answers DNS for the tenant's pods: this machine's address inside a host Node's pod range
+// (the pod bridge's gateway, which the pods on that node reach), or 127.0.0.1 when no such address exists
+// (a host with simulated nodes only: no pod runs there to ask). One port per vcluster, free now on both
+// protocols.
+Error pick_dns_address(KubeSync& host, std::string* out) {
+  std::vector<std::string> cidrs;
+  kube::Result r = host.list(gvr::nodes(), "");
+  if (!r.ok()) return Error(ErrorKind::kHttp, "cannot list the host's nodes: " + KubeSync::describe(r));
+  if (auto list = json::parse(r.body)) {
+    if (const json::Value* items = list->find("items")) {
+      for (const json::Value& n : items->items()) {
+        const json::Value* spec = n.find("spec");
+        if (!spec) continue;
+        if (const json::Value* c = spec->find("podCIDR"); c && c->is_string())
+          cidrs.emplace_back(c->as_string());
+        if (const json::Value* cs = spec->find("podCIDRs"))
+          for (const json::Value& c : cs->items())
+            if (c.is_string()) cidrs.emplace_back(c.as_string());
+      }
+    }
+  }
+  std::vector<std::string> ips;
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      char buf[INET_ADDRSTRLEN];
+      auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+      if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf)) ips.emplace_back(buf);
+    }
+    freeifaddrs(ifs);
+  }
+  std::string ip = dns_listener_ip(cidrs, ips);
+  for (int attempt = 0; attempt < 20; attempt++) {
+    int port = 0;
+    if (Error e = free_port(&port)) return e;
+    if (dns_port_free(ip, port)) {
+      *out = ip + ":" + std::to_string(port);
+      return {};
+    }
+  }
+  return Error(ErrorKind::kIo, "cannot find a free port on " + ip + " for the syncer's DNS listener");
+}
+
+// The IP of an "IP:PORT" DNS address, and its port.
+std::pair<std::string, int> split_address(const std::string& addr) {
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) return {addr, 0};
+  return {addr.substr(0, colon), std::atoi(addr.c_str() + colon + 1)};
 }
 
 Error create_objects(KubeSync& host, const std::vector<json::Value>& objs) {
@@ -533,6 +677,23 @@ int create_local(const Options& o, const std::string& ns) {
       return rollback(Error(ErrorKind::kHttp,
                             "cannot create the DNS Service kube-system/kube-dns in the virtual cluster: " +
                                 KubeSync::describe(r)));
+    if (Error e = pick_dns_address(*host, &s.dns_address)) return rollback(e);
+    auto [dns_ip, dns_port] = split_address(s.dns_address);
+    // An Endpoints address may not be a loopback one (the API server refuses it), and no pod could use it.
+    if (dns_ip != "127.0.0.1") {
+      r = virt->create(gvr::endpoints(), "kube-system", json::dump(dns_endpoints(dns_ip, dns_port)));
+      if (!r.ok() && !r.already_exists())
+        return rollback(
+            Error(ErrorKind::kHttp,
+                  "cannot create the DNS Endpoints kube-system/kube-dns in the virtual cluster: " +
+                      KubeSync::describe(r)));
+      say("the syncer answers DNS on " + s.dns_address +
+          " (on the host's pod bridge; kube-dns points there)");
+    } else {
+      say("no address of this machine is in a host node's pod range; the syncer answers DNS on " +
+          s.dns_address + " only");
+    }
+    if (Error e = save(dir, s)) return rollback(e);
   }
   std::vector<json::Value> host_objs = {vcluster_service(o.name, ns)};
   if (o.isolate)

@@ -123,6 +123,7 @@ json::Value State::to_json() const {
     l["syncer"] = syncer;
     l["syncerPid"] = syncer_pid;
     l["syncerPort"] = syncer_port;
+    if (!dns_address.empty()) l["dnsAddress"] = dns_address;
     o["local"] = std::move(l);
   } else {
     json::Value objs = json::Value::array();
@@ -178,6 +179,7 @@ Error State::from_json(const json::Value& v, const std::string& source, State* o
     s.syncer = str(*l, "syncer");
     s.syncer_pid = integer(*l, "syncerPid");
     s.syncer_port = integer(*l, "syncerPort");
+    s.dns_address = str(*l, "dnsAddress");
   }
   if (const json::Value* c = v.find("cluster"))
     if (const json::Value* objs = c->find("applied"))

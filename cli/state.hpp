@@ -62,6 +62,9 @@ struct State {
   std::vector<Component> components;
   int syncer_pid = 0;
   int syncer_port = 0;
+  // The syncer's DNS listener (--dns-address), fixed at create so that the virtual kube-dns Endpoints stay
+  // right across pause, resume and upgrade: an address on the host's pod bridge, or 127.0.0.1.
+  std::string dns_address;
   std::string syncer;      // the vcluster-syncer binary
   std::string api_server;  // the virtual API server URL
 

@@ -16,8 +16,8 @@
 #   library/nginx:latest     Debian's nginx with the libraries ldd lists and the loader, a welcome
 #   library/nginx:1.14.2     page on port 80, logs to stdout/stderr, `nginx -g 'daemon off;'`;
 #                            the 1.14.2 tag is the same image (Debian's nginx, not 1.14.2)
-#   cr7258/nettool:v1        busybox (sh, ping, nslookup, nc), curl with its libraries, and
-#                            hostname-server.c: HTTP on port 80 answering with the pod's host name
+#   cr7258/nettool:v1        busybox (sh, ping, nslookup, nc), curl with its libraries, and the nginx
+#                            above serving the welcome page on port 80, as the article's image does
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../../../scripts/lib.sh"
@@ -38,7 +38,7 @@ done
 [[ ${file_is_static:-} == *"not a dynamic executable"* ]] || die "/usr/bin/busybox is not static (install busybox-static)"
 
 # Everything that decides an image's contents, besides the Debian package versions in the names.
-RECIPE=$(cat "$HERE/build.sh" "$HERE/mkoci.py" "$HERE/pause.c" "$HERE/hostname-server.c" | sha256sum | cut -c1-16)
+RECIPE=$(cat "$HERE/build.sh" "$HERE/mkoci.py" "$HERE/pause.c" | sha256sum | cut -c1-16)
 
 pkg_version() {
   local v
@@ -114,10 +114,9 @@ build_busybox() {
   python3 "$HERE/mkoci.py" "$r" "$2" --ref latest --cmd '["sh"]'
 }
 
-build_nginx() {
+# with_nginx ROOT: Debian's nginx serving the welcome page on port 80, logging to stdout and stderr.
+with_nginx() {
   local r=$1
-  skeleton "$r"
-  with_busybox "$r"
   with_libs "$r" /usr/sbin/nginx
   mkdir -p "$r"/etc/nginx/conf.d "$r"/usr/share/nginx/html "$r"/var/log/nginx "$r"/var/cache/nginx \
     "$r"/var/lib/nginx/{body,fastcgi,proxy,scgi,uwsgi}
@@ -169,18 +168,27 @@ working. (The vcluster-cpp test bed's image: Debian's nginx.)</p>
 </body>
 </html>
 EOF
+}
+
+build_nginx() {
+  local r=$1
+  skeleton "$r"
+  with_busybox "$r"
+  with_nginx "$r"
   python3 "$HERE/mkoci.py" "$r" "$2" --ref latest --cmd '["nginx", "-g", "daemon off;"]' \
     --port 80/tcp --stop-signal SIGQUIT
 }
 
+# The article's cr7258/nettool runs nginx (its users curl it and read "Welcome to nginx!") and carries the
+# network tools; so does this one, from Debian's packages.
 build_nettool() {
   local r=$1
   skeleton "$r"
   with_busybox "$r"
   with_libs "$r" /usr/bin/curl
-  gcc -static -O2 -Wall -Wextra -Werror -o "$r/usr/local/bin/hostname-server" "$HERE/hostname-server.c"
-  strip "$r/usr/local/bin/hostname-server"
-  python3 "$HERE/mkoci.py" "$r" "$2" --ref v1 --cmd '["/usr/local/bin/hostname-server", "80"]' --port 80/tcp
+  with_nginx "$r"
+  python3 "$HERE/mkoci.py" "$r" "$2" --ref v1 --cmd '["nginx", "-g", "daemon off;"]' \
+    --port 80/tcp --stop-signal SIGQUIT
 }
 
 # NAME VERSION BUILDER "REPOSITORY:TAG ..."
@@ -188,7 +196,7 @@ IMAGES=(
   "pause 3.2 build_pause pause:3.2"
   "busybox $(pkg_version busybox-static) build_busybox library/busybox:latest"
   "nginx $(pkg_version nginx) build_nginx library/nginx:latest,library/nginx:1.14.2"
-  "nettool v1-curl$(pkg_version curl) build_nettool cr7258/nettool:v1"
+  "nettool v1-curl$(pkg_version curl)-nginx$(pkg_version nginx) build_nettool cr7258/nettool:v1"
 )
 
 mkdir -p "$IMAGES_DIR"

@@ -38,3 +38,15 @@ TEST_CASE("resume counts only host pods that are not being deleted") {
   list["items"].push_back(std::move(foreign));
   CHECK(vc::cli::count_live_pods(list, s) == 1);
 }
+
+TEST_CASE("the DNS listener is this machine's address inside a host node's pod range, else loopback") {
+  using vc::cli::dns_listener_ip;
+  // The bed's real node: the pod bridge's gateway is the one address inside 10.88.0.0/16.
+  CHECK(dns_listener_ip({"10.88.0.0/16"}, {"127.0.0.1", "192.0.2.2", "10.88.0.1"}) == "10.88.0.1");
+  // podCIDRs of several nodes; a /24 range; an address just outside it does not count.
+  CHECK(dns_listener_ip({"10.244.1.0/24", "10.244.2.0/24"}, {"10.244.3.1", "10.244.2.1"}) == "10.244.2.1");
+  // Simulated nodes only (no pod range here), a malformed range, an IPv6 range: loopback.
+  CHECK(dns_listener_ip({}, {"127.0.0.1", "10.88.0.1"}) == "127.0.0.1");
+  CHECK(dns_listener_ip({"10.88.0.0"}, {"10.88.0.1"}) == "127.0.0.1");
+  CHECK(dns_listener_ip({"fd00:10::/64"}, {"10.88.0.1"}) == "127.0.0.1");
+}

@@ -53,6 +53,7 @@ State sample(const std::string& name, const std::string& ns) {
   s.components = {{"etcd", 11, {"etcd", "--data-dir", "/x"}}, {"kube-apiserver", 12, {"kube-apiserver"}}};
   s.syncer_pid = 13;
   s.syncer_port = 4567;
+  s.dns_address = "10.88.0.1:40053";
   s.syncer = "/bin/vcluster-syncer";
   s.api_server = "https://127.0.0.1:29000";
   return s;
@@ -68,6 +69,7 @@ TEST_CASE("every field survives to_json and from_json") {
   CHECK(back.components[0].argv == std::vector<std::string>{"etcd", "--data-dir", "/x"});
   CHECK(back.owned[1].namespaced == false);
   CHECK(back.syncer_port == 4567);
+  CHECK(back.dns_address == "10.88.0.1:40053");
 
   s.driver = "cluster";
   s.applied = {{"apps/v1", "StatefulSet", "team", "demo"}};
