@@ -70,10 +70,28 @@ up() {
     say "curl -s http://$ip/ | grep title                 # nginx really runs"
     curl -s --max-time 5 "http://$ip/" | grep -i '<title>' || true
   fi
+
+  # A virtual pod reaches the Service by name: the virtual cluster's DNS is the syncer's (kube-dns).
+  say "kubectl expose deployment nginx-deployment -n demo-nginx --port 80"
+  kubectl expose deployment nginx-deployment -n demo-nginx --port 80
+  say "kubectl run curl-demo -n demo-nginx --image=cr7258/nettool:v1 --restart=Never -- curl -sS --max-time 5 http://nginx-deployment.demo-nginx/"
+  kubectl run curl-demo -n demo-nginx --image=cr7258/nettool:v1 --restart=Never -- \
+    curl -sS --max-time 5 http://nginx-deployment.demo-nginx/
+  for _ in $(seq 90); do
+    case $(kubectl get pod curl-demo -n demo-nginx -o jsonpath='{.status.phase}' 2>/dev/null) in
+      Succeeded | Failed) break ;;
+    esac
+    sleep 1
+  done
+  say "kubectl get pod curl-demo -n demo-nginx            # Succeeded: curl reached nginx by its Service's name"
+  kubectl get pod curl-demo -n demo-nginx 2>/dev/null
+  say "kubectl --context demo-host logs -n vcluster-$VC curl-demo-x-demo-nginx-x-$VC | grep title   # its output, on the host"
+  kubectl --context demo-host logs -n "vcluster-$VC" "curl-demo-x-demo-nginx-x-$VC" 2>/dev/null | grep -i '<title>' || true
   cat <<EOF
 
-The demo stays up. To explore it:
+The demo stays up. To explore it, in another shell:
   export KUBECONFIG=$KUBECONFIG
+  export VCLUSTER_STATE_DIR=$VCLUSTER_STATE_DIR
   kubectl get pods -A                      # the virtual cluster (current context)
   kubectl --context demo-host get pods -A  # the host
   $VCLUSTER list | disconnect | connect $VC | pause $VC | resume $VC
