@@ -57,6 +57,10 @@ const vcp_config_key kConfigKeys[] = {
      "Leave the host's list of pulled images out of virtual node status.", nullptr},
     {sizeof(vcp_config_key), "sync.fake-nodes.enabled", VCP_CONF_BOOL, "true",
      "Without sync.nodes.enabled, show a fake node for each host node a virtual pod runs on.", nullptr},
+    {sizeof(vcp_config_key), "sync.nodes.kubeletAddress", VCP_CONF_STRING, "\"\"",
+     "IP:PORT of the syncer's kubelet endpoint, advertised as every virtual node's InternalIP and kubelet "
+     "port; the syncer sets it from --kubelet-address unless a values file does.",
+     nullptr},
 };
 
 // Writes the plugin has in flight for one node, so that a key woken before its write finished does not
@@ -198,6 +202,7 @@ vcp_status sync_node(State& st, const vcp_sync_args* args, vcp_buf* out) {
     // POST makes the whole node.
     Value node = fake ? fake_node(*hnode) : real_node(*hnode, nullptr, cfg);
     node["status"] = fake ? fake_status(*hnode, nullptr, now) : real_status(*hnode, cfg);
+    if (fake) apply_kubelet_endpoint(node["status"], cfg);
     write(host, out, node);
     return VCP_OK;
   }
@@ -228,6 +233,7 @@ vcp_status sync_node(State& st, const vcp_sync_args* args, vcp_buf* out) {
 
   const Value* current = vnode->find("status");
   Value status = fake ? fake_status(*hnode, current, now) : real_status(*hnode, cfg);
+  if (fake) apply_kubelet_endpoint(status, cfg);
   if (status_differs(status, current) || heartbeat_due(status, current)) {
     Value body = *vnode;
     body["status"] = std::move(status);

@@ -1,5 +1,7 @@
 #include "translate.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <ctime>
 #include <set>
@@ -251,7 +253,58 @@ Config read_config(const Host& host) {
   }
   c.has_selector = !c.selector.requirements.empty();
   if (c.enable_scheduler && !c.has_selector) c.sync_all = true;
+  std::string addr = host.config("sync.nodes.kubeletAddress").value_or("");
+  if (!addr.empty() && !parse_kubelet_address(addr, &c.kubelet_ip, &c.kubelet_port, &why)) {
+    c.error = "sync.nodes.kubeletAddress: " + why;
+    return c;
+  }
   return c;
+}
+
+bool parse_kubelet_address(std::string_view text, std::string* ip, int* port, std::string* why) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    *why = "\"" + std::string(text) + "\" is not IP:PORT (for example 127.0.0.1:10250)";
+    return false;
+  }
+  std::string host(text.substr(0, colon));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned char buf[16];
+  bool v4 = inet_pton(AF_INET, host.c_str(), buf) == 1, v6 = inet_pton(AF_INET6, host.c_str(), buf) == 1;
+  int p = 0;
+  for (char ch : text.substr(colon + 1)) {
+    if (ch < '0' || ch > '9' || p > 65535) {
+      p = -1;
+      break;
+    }
+    p = p * 10 + (ch - '0');
+  }
+  if (!v4 && !v6) {
+    *why = "\"" + host + "\" is not an IP address (a node's InternalIP must be one)";
+    return false;
+  }
+  if (p <= 0 || p > 65535) {
+    *why = "the port of \"" + std::string(text) + "\" is not between 1 and 65535";
+    return false;
+  }
+  *ip = host;
+  *port = p;
+  return true;
+}
+
+void apply_kubelet_endpoint(Value& st, const Config& cfg) {
+  if (cfg.kubelet_port == 0) return;
+  Value addrs = Value::array();
+  Value ip = Value::object();
+  ip["type"] = "InternalIP";
+  ip["address"] = cfg.kubelet_ip;
+  addrs.push_back(std::move(ip));
+  if (const Value* old = st.find("addresses"); old && old->is_array())
+    for (const Value& a : old->items())
+      if (str_of(&a, "type") != "InternalIP") addrs.push_back(a);
+  st["addresses"] = std::move(addrs);
+  st["daemonEndpoints"] = Value::object();
+  st["daemonEndpoints"]["kubeletEndpoint"]["Port"] = cfg.kubelet_port;
 }
 
 Selection select_node(const Config& cfg, const Value& hnode) {
@@ -461,6 +514,7 @@ Value real_status(const Value& hnode, const Config& cfg) {
   st["daemonEndpoints"] = Value::object();
   st["daemonEndpoints"]["kubeletEndpoint"]["Port"] = 10250;
   if (cfg.clear_images) st.erase("images");
+  apply_kubelet_endpoint(st, cfg);
   return st;
 }
 

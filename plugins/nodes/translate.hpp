@@ -30,6 +30,11 @@ struct Config {
   bool enable_scheduler = false;
   bool sync_node_changes = false;
   bool clear_images = false;
+  // The syncer's kubelet endpoint (sync.nodes.kubeletAddress, "IP:PORT", filled by the syncer from
+  // --kubelet-address): every virtual node advertises it as its InternalIP and kubelet port, so the virtual
+  // API server's logs/exec/port-forward reach the syncer. Empty: the made-up hostname and port 10250 only.
+  std::string kubelet_ip;
+  int kubelet_port = 0;
   std::string error;  // a sentence naming the bad key or combination, when the values cannot be honoured
 };
 
@@ -78,6 +83,13 @@ vc::json::Value fake_node_update(const vc::json::Value& vnode);
 // transition times are kept from `current` (the virtual node's status, may be null) while a condition holds.
 vc::json::Value fake_status(const vc::json::Value& hnode, const vc::json::Value* current,
                             std::string_view now);
+
+// With a kubelet endpoint configured: an InternalIP address first (the virtual API server's
+// --kubelet-preferred-address-types puts InternalIP first) and its port as the kubelet port.
+void apply_kubelet_endpoint(vc::json::Value& status, const Config& cfg);
+
+// Parses "IP:PORT" ("[v6]:PORT" too) for sync.nodes.kubeletAddress; false with a reason otherwise.
+bool parse_kubelet_address(std::string_view text, std::string* ip, int* port, std::string* why);
 
 // The virtual copy of a real host node without its status: host labels and annotations merged into the
 // virtual node's (`vnode`, null on create) keeping keys the tenant added; the host spec, with taints merged

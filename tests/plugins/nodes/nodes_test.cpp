@@ -207,7 +207,8 @@ TEST_CASE("the descriptor declares nodes (to virtual, same name, status) and wat
                                                        {"sync.nodes.enableScheduler", "false"},
                                                        {"sync.nodes.syncNodeChanges", "false"},
                                                        {"sync.nodes.clearImageStatus", "false"},
-                                                       {"sync.fake-nodes.enabled", "true"}});
+                                                       {"sync.fake-nodes.enabled", "true"},
+                                                       {"sync.nodes.kubeletAddress", "\"\""}});
 }
 
 TEST_CASE("golden: a fake node for the host node a virtual pod runs on") {
@@ -344,7 +345,43 @@ TEST_CASE("real mode: which host nodes are synced") {
   }
 }
 
+TEST_CASE("with the syncer's kubelet endpoint, fake and real nodes advertise it as InternalIP and port") {
+  for (bool real : {false, true}) {
+    CAPTURE(real);
+    Conf conf{{"sync.nodes.kubeletAddress", "127.0.0.1:41234"}};
+    if (real) conf["sync.nodes.enabled"] = "true";
+    Harness h(conf);
+    REQUIRE(h.init_status == VCP_OK);
+    h.add_pod(golden("pod-on-node.json"));
+    Result r = h.sync(golden("host-node.json"));
+    INFO("plugin error: " << h.host.last_error);
+    REQUIRE(r.status == VCP_OK);
+    Value node = parse_or_fail(r.out);
+    // Everything but the addresses and the port is the golden node of that mode.
+    Value expected = golden(real ? "real.virtual.json" : "fake.virtual.json");
+    Value& st = expected["status"];
+    Value addrs = Value::array();
+    Value ip = Value::object();
+    ip["type"] = "InternalIP";
+    ip["address"] = "127.0.0.1";
+    addrs.push_back(std::move(ip));
+    for (const Value& a : st["addresses"].items()) addrs.push_back(a);
+    st["addresses"] = std::move(addrs);
+    st["daemonEndpoints"]["kubeletEndpoint"]["Port"] = 41234;
+    check_same(node, expected);
+  }
+}
+
 TEST_CASE("configurations vcluster refuses stop the plugin from starting, with a sentence") {
+  SUBCASE("a kubelet address that is not IP:PORT") {
+    Harness h(Conf{{"sync.nodes.kubeletAddress", "localhost:10250"}});
+    CHECK(h.init_status == VCP_ERROR);
+    CHECK(h.host.last_error ==
+          "sync.nodes.kubeletAddress: \"localhost\" is not an IP address (a node's InternalIP must be one)");
+    Harness p(Conf{{"sync.nodes.kubeletAddress", "127.0.0.1:70000"}});
+    CHECK(p.init_status == VCP_ERROR);
+    CHECK(p.host.last_error.find("is not between 1 and 65535") != std::string::npos);
+  }
   SUBCASE("syncAllNodes without real nodes") {
     Harness h(Conf{{"sync.nodes.syncAllNodes", "true"}});
     CHECK(h.init_status == VCP_ERROR);
