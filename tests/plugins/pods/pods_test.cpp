@@ -240,7 +240,9 @@ TEST_CASE("the descriptor declares pods, configmaps, secrets and the watched dep
   CHECK(h.plugin->resources[kNodes].role == VCP_ROLE_WATCH_VIRTUAL);
   CHECK(h.plugin->resources[kNodes].flags == 0);  // cluster-scoped
   // Built against 1.1: the loader refuses it on a 1.0 engine, which lacks translate_label_key_prefixed.
-  CHECK(h.plugin->abi_minor == 3);  // VCP_RES_UNCACHED (host Events) needs ABI 1.2, on_cache 1.3
+  // It declares the header's minor (1.4 now); it needs 1.2 (VCP_RES_UNCACHED host Events) and 1.3 (on_cache).
+  CHECK(h.plugin->abi_minor == VCP_ABI_MINOR);
+  CHECK(h.plugin->abi_minor >= 3);
   const bool has_cache_hook = h.plugin->on_cache != nullptr;
   CHECK(has_cache_hook);
   // Both reference indexes are registered on the virtual pods cache during on_init.
