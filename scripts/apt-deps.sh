@@ -8,7 +8,7 @@ BUILD_PKGS=(meson ninja-build pkg-config g++ clang libclang-rt-14-dev clang-form
   libssl-dev libspdlog-dev libfmt-dev doctest-dev node-llhttp openssl curl)
 BED_PKGS=(etcd-server etcd-client golang-1.19-go golang-github-modern-go-reflect2-dev dpkg-dev rsync
   iproute2 iptables conntrack containerd runc containernetworking-plugins docker-registry skopeo busybox-static
-  nginx-light procps psmisc gcc libc6-dev python3)
+  nginx-light procps psmisc gcc libc6-dev python3 bind9-dnsutils dnsperf)
 
 missing=()
 for p in "${BUILD_PKGS[@]}" "${BED_PKGS[@]}"; do
