@@ -179,7 +179,11 @@ vcp_status sync_claim(State& st, const vcp_sync_args* args, vcp_buf* out) {
     return VCP_RETRY;
   }
 
-  if (deleting(*vpvc)) {
+  // With no target but a host claim of that name in the cache, this is the engine asking whether the claim
+  // wants a target it does not own (a foreign host claim under our name): answer without side effects.
+  const bool probe =
+      !hpvc && host.has(VCP_SIDE_HOST, kClaims, str(args->target_namespace), str(args->target_name));
+  if (deleting(*vpvc) && !probe) {
     // vcluster deletes the host claim as soon as the virtual one is being deleted; the host's
     // pvc-protection keeps it while a host pod still mounts it.
     if (hpvc && !deleting(*hpvc)) {
@@ -189,7 +193,7 @@ vcp_status sync_claim(State& st, const vcp_sync_args* args, vcp_buf* out) {
     }
     return VCP_NO_CHANGE;
   }
-  if ((hpvc && deleting(*hpvc)) || (!hpvc && bound_through_host(*vpvc))) {
+  if ((hpvc && deleting(*hpvc)) || (!hpvc && !probe && bound_through_host(*vpvc))) {
     // Deleted on the host: the virtual claim goes too (§6.1, deletion mirrored both ways).
     st.ops[key].write = host.submit(VCP_SIDE_VIRTUAL, kClaims, VCP_VERB_DELETE, ns, name, "",
                                     delete_options(uid_of(*vpvc)), kClaims, ns, name);

@@ -488,6 +488,21 @@ TEST_CASE(
   CHECK(w.host.writes[0].verb == VCP_VERB_DELETE);
 }
 
+TEST_CASE("the engine's probe for a foreign host claim under our name has no side effects") {
+  Harness t;
+  Value v = golden("claim-default.virtual.json");
+  v["status"]["phase"] = "Bound";
+  Value foreign = golden("claim-default.host.json");
+  foreign["metadata"]["annotations"]["vcluster.loft.sh/object-name"] = "someone-else";
+  t.put_host(kClaims, foreign);
+  Result r = t.sync_claim(v);  // no target: the engine asks whether the claim wants one
+  CHECK(r.status == VCP_OK);
+  CHECK(t.host.writes.empty());  // the virtual claim is not deleted for a host claim that is not ours
+  v["metadata"]["deletionTimestamp"] = "2026-12-08T02:00:00Z";
+  t.sync_claim(v);
+  CHECK(t.host.writes.empty());
+}
+
 TEST_CASE("claims off: nothing written, nothing deleted") {
   Harness t(defaults({{"sync.persistentvolumeclaims.enabled", "false"}}));
   Value v = golden("claim-default.virtual.json");
