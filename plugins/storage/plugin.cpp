@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -73,7 +74,8 @@ struct Ops {
 struct State {
   Host host;
   Config cfg;
-  std::map<std::string, Ops, std::less<>> ops;  // by "<resource>/<ns>/<name>"
+  std::map<std::string, Ops, std::less<>> ops;       // by "<resource>/<ns>/<name>"
+  std::set<std::string, std::less<>> import_failed;  // host volumes the plugin could not mark (fake instead)
 };
 
 void write(const Host& host, vcp_buf* out, const Value& v) {
@@ -226,12 +228,45 @@ vcp_status back_sync_claim_hook(State& st, const vcp_sync_args* args, vcp_buf* o
   const std::string ns = str(args->source_namespace), name = str(args->source_name);
   const std::string hvol = str_of(field(*hpvc, "spec"), "volumeName");
   std::string vvol = hvol;
+  // With real volumes, the host volume the host bound this claim to, when it is not made from a virtual one.
+  std::optional<Value> import_from;
   if (st.cfg.real_volumes && !hvol.empty()) {
     // A host volume made from a virtual one carries its virtual name; a dynamically provisioned one keeps its
-    // host name in the virtual cluster too.
-    if (auto hpv = host.get(VCP_SIDE_HOST, kVolumes, "", hvol)) {
+    // host name in the virtual cluster too, and is imported (§6.2 SyncUp).
+    auto hpv = host.get(VCP_SIDE_HOST, kVolumes, "", hvol);
+    if (!hpv && !st.import_failed.count(hvol)) {
+      // The engine caches only host volumes carrying this vcluster's marker. The host bound our host claim to
+      // this one (its volumeName is the host binder's: a tenant's is translated), so it is ours to mark.
+      const std::string key = "import-for-" + claim_key(ns, name);
+      std::string failed;
+      bool settled_now = false;
+      if (busy(st, key, "marking host PersistentVolume " + hvol, 0, &failed, &settled_now))
+        return VCP_NO_CHANGE;
+      if (!failed.empty()) {
+        // Without the mark (RBAC, an admission webhook) the claim gets a fake volume instead.
+        host.log(VCP_LOG_WARN, failed + "; PersistentVolumeClaim " + ns + "/" + name + " gets a fake volume");
+        st.import_failed.insert(hvol);
+      } else if (settled_now) {
+        hpv = host.get(VCP_SIDE_HOST, kVolumes, "", hvol);
+        if (!hpv) {
+          host.wait_for(VCP_SIDE_HOST, kVolumes, "", hvol, kClaims, ns, name);
+          return VCP_WAIT;
+        }
+      } else {
+        Value patch = Value::object();
+        patch["metadata"]["labels"][kManagedBy] = cluster_marker(host);
+        st.ops[key].write = host.submit(VCP_SIDE_HOST, kVolumes, VCP_VERB_PATCH, "", hvol, "",
+                                        vc::json::dump(patch), kClaims, ns, name);
+        return VCP_NO_CHANGE;
+      }
+    }
+    if (hpv) {
       std::string owner = str_of(field(field(*hpv, "metadata"), "annotations"), kObjectName);
-      if (!owner.empty()) vvol = owner;
+      if (!owner.empty()) {
+        vvol = owner;
+      } else if (bound_to(*hpv, host.host_namespace(), str(args->target_name))) {
+        import_from = std::move(hpv);
+      }
     }
   }
   const bool wants_fake = st.cfg.real_volumes || st.cfg.fake_volumes;
@@ -254,7 +289,7 @@ vcp_status back_sync_claim_hook(State& st, const vcp_sync_args* args, vcp_buf* o
       host.wait_for(VCP_SIDE_VIRTUAL, kVolumes, "", vvol, kClaims, ns, name);
       return VCP_WAIT;
     }
-    Value pv = fake_pv(vvol, *vpvc, *hpvc);
+    Value pv = import_from ? imported_pv(*import_from, *vpvc) : fake_pv(vvol, *vpvc, *hpvc);
     st.ops[key].write = host.submit(VCP_SIDE_VIRTUAL, kVolumes, VCP_VERB_CREATE, "", "", "",
                                     vc::json::dump(pv), kClaims, ns, name);
     return VCP_NO_CHANGE;
@@ -288,6 +323,48 @@ bool fake_pv_used(const Host& host, const Value& pv) {
 }
 
 const std::string kStripFinalizers = R"({"metadata":{"finalizers":null}})";
+
+// A virtual PV imported from a host PV: never copied to the host (the engine's translated target never
+// exists); its status and capacity follow the host PV, and it goes when the host PV does.
+vcp_status sync_imported(State& st, const Value& vpv) {
+  const Host& host = st.host;
+  const std::string name = str_of(field(vpv, "metadata"), "name");
+  const std::string key = volume_key(name);
+  const bool has_finalizers = !field(field(vpv, "metadata"), "finalizers").empty();
+  auto hpv =
+      host.get(VCP_SIDE_HOST, kVolumes, "", str_of(field(field(vpv, "metadata"), "annotations"), kHostPv));
+  if (deleting(vpv)) {
+    if (has_finalizers)
+      st.ops[key].write = host.submit(VCP_SIDE_VIRTUAL, kVolumes, VCP_VERB_PATCH, "", name, "",
+                                      kStripFinalizers, kVolumes, "", name);
+    return VCP_NO_CHANGE;
+  }
+  if (!hpv) {
+    auto& ops = st.ops[key];
+    ops.write = host.submit(VCP_SIDE_VIRTUAL, kVolumes, VCP_VERB_DELETE, "", name, "",
+                            delete_options(uid_of(vpv)), kVolumes, "", name);
+    if (has_finalizers)
+      ops.second = host.submit(VCP_SIDE_VIRTUAL, kVolumes, VCP_VERB_PATCH, "", name, "", kStripFinalizers,
+                               kVolumes, "", name);
+    return VCP_NO_CHANGE;
+  }
+  const Value& hcap = field(field(*hpv, "spec"), "capacity");
+  if (!hcap.is_null() && !(field(field(vpv, "spec"), "capacity") == hcap)) {
+    Value body = vpv;
+    body["spec"]["capacity"] = hcap;
+    st.ops[key].write = host.submit(VCP_SIDE_VIRTUAL, kVolumes, VCP_VERB_UPDATE, "", name, "",
+                                    vc::json::dump(body), kVolumes, "", name);
+    return VCP_NO_CHANGE;
+  }
+  const Value& hstatus = field(*hpv, "status");
+  if (!hstatus.is_null() && !(field(vpv, "status") == hstatus)) {
+    Value body = vpv;
+    body["status"] = hstatus;
+    st.ops[key].write = host.submit(VCP_SIDE_VIRTUAL, kVolumes, VCP_VERB_UPDATE, "", name, "status",
+                                    vc::json::dump(body), kVolumes, "", name);
+  }
+  return VCP_NO_CHANGE;
+}
 
 vcp_status sync_volume(State& st, const vcp_sync_args* args, vcp_buf* out) {
   const Host& host = st.host;
@@ -333,6 +410,8 @@ vcp_status sync_volume(State& st, const vcp_sync_args* args, vcp_buf* out) {
     return VCP_NO_CHANGE;
   }
   if (!st.cfg.real_volumes || controlled_by_other(*vpv)) return VCP_NO_CHANGE;
+  if (str_of(field(field(*vpv, "metadata"), "labels"), kImportedLabel) == "true")
+    return sync_imported(st, *vpv);
   if (deleting(*vpv)) {
     // vcluster strips the finalizers of a virtual volume being deleted: the virtual cluster runs no volume
     // controller that would lift pv-protection's. on_delete then deletes the host copy.
@@ -497,7 +576,7 @@ vcp_status on_init(const vcp_host_api* api, vcp_host_ctx* ctx, void** state) {
     if (api == nullptr || api->abi_major != VCP_ABI_MAJOR || !VCP_HAS_FIELD(api, vcp_host_api, emit_event)) {
       return VCP_ERROR;
     }
-    st = new State{Host(api, ctx), {}, {}};
+    st = new State{Host(api, ctx), {}, {}, {}};
     st->cfg = read_config(st->host);
     if (!st->cfg.error.empty()) {
       st->host.set_error(st->cfg.error);
@@ -597,6 +676,21 @@ void on_watch_event(void* state, const vcp_event* ev) {
         const Value& ref = field(field(*now, "spec"), "claimRef");
         if (!str_of(ref, "name").empty())
           host.enqueue(kClaims, str_of(ref, "namespace"), str_of(ref, "name"));
+      }
+    } else if (ev->resource == kVolumes && ev->side == VCP_SIDE_HOST && st->cfg.real_volumes) {
+      // A host volume marked for import changed or went: its virtual copy (same name) follows, and the claim
+      // it is bound to looks again (an import waits for the mark).
+      const Value& meta = field(*now, "metadata");
+      if (str_of(field(meta, "annotations"), kObjectName).empty()) {
+        host.enqueue(kVolumes, "", str_of(meta, "name"));
+        const Value& ref = field(field(*now, "spec"), "claimRef");
+        if (str_of(ref, "namespace") == host.host_namespace()) {
+          if (auto hclaim = host.get(VCP_SIDE_HOST, kClaims, host.host_namespace(), str_of(ref, "name"))) {
+            const Value& ann = field(field(*hclaim, "metadata"), "annotations");
+            if (!str_of(ann, kObjectName).empty())
+              host.enqueue(kClaims, str_of(ann, kObjectNamespace), str_of(ann, kObjectName));
+          }
+        }
       }
     } else if (ev->resource == kClasses && st->cfg.classes) {
       if (ev->side == VCP_SIDE_VIRTUAL && ev->type == VCP_EVENT_DELETED) {

@@ -361,6 +361,38 @@ Value fake_pv(const std::string& name, const Value& vpvc, const Value& hpvc) {
   return pv;
 }
 
+Value imported_pv(const Value& hpv, const Value& vpvc) {
+  const Value& hmeta = field(hpv, "metadata");
+  const Value& vmeta = field(vpvc, "metadata");
+  Value pv = Value::object();
+  pv["apiVersion"] = "v1";
+  pv["kind"] = "PersistentVolume";
+  Value& meta = pv["metadata"];
+  meta["name"] = str_of(hmeta, "name");
+  meta["labels"][kImportedLabel] = "true";
+  meta["annotations"][kHostPv] = str_of(hmeta, "name");
+  Value spec = field(hpv, "spec").is_object() ? field(hpv, "spec") : Value::object();
+  spec.erase("claimRef");
+  if (std::string cls = claim_class(vpvc); !cls.empty()) {
+    spec["storageClassName"] = cls;
+  } else {
+    spec.erase("storageClassName");
+  }
+  Value& ref = spec["claimRef"];
+  ref["apiVersion"] = "v1";
+  ref["kind"] = "PersistentVolumeClaim";
+  ref["namespace"] = str_of(vmeta, "namespace");
+  ref["name"] = str_of(vmeta, "name");
+  ref["uid"] = str_of(vmeta, "uid");
+  pv["spec"] = std::move(spec);
+  return pv;
+}
+
+bool bound_to(const Value& hpv, std::string_view host_ns, std::string_view host_claim) {
+  const Value& ref = field(field(hpv, "spec"), "claimRef");
+  return str_of(ref, "namespace") == host_ns && str_of(ref, "name") == host_claim;
+}
+
 Value translate_volume(const Host& host, const Value& vpv, const Value* current) {
   static const std::vector<std::string_view> kExcluded = {kHostPv};
   Value h = current ? *current : vpv;

@@ -33,6 +33,9 @@ inline constexpr std::string_view kObjectNamespace = "vcluster.loft.sh/object-na
 inline constexpr std::string_view kSkipTranslate = "vcluster.loft.sh/skip-translate";
 inline constexpr std::string_view kFakePvLabel = "vcluster.loft.sh/fake-pv";
 inline constexpr std::string_view kHostPv = "vcluster.loft.sh/host-pv";
+// Marks a virtual PV imported from a host PV (with sync.persistentvolumes), so that only those are deleted
+// when their host PV goes; a tenant's own PV with a host-pv annotation is never deleted for it.
+inline constexpr std::string_view kImportedLabel = "vcluster.loft.sh/imported-pv";
 inline constexpr std::string_view kBindCompleted = "pv.kubernetes.io/bind-completed";
 inline constexpr std::string_view kBoundByController = "pv.kubernetes.io/bound-by-controller";
 inline constexpr std::string_view kBetaProvisioner = "volume.beta.kubernetes.io/storage-provisioner";
@@ -102,6 +105,16 @@ vc::json::Value back_sync_claim(const vc::json::Value& vpvc, const vc::json::Val
 // the claim, reclaim Delete and a claimRef to the virtual claim. Status is written separately (the API server
 // ignores it on create).
 vc::json::Value fake_pv(const std::string& name, const vc::json::Value& vpvc, const vc::json::Value& hpvc);
+
+// The virtual PV imported from host PV `hpv` (§6.2 SyncUp), a volume the host bound to the host copy of
+// `vpvc` without a virtual PV behind it (dynamically provisioned, or an admin's pre-bound volume): the same
+// name and volume source, capacity, access modes, reclaim policy, node affinity, volume mode and mount
+// options, the virtual claim's class, claimRef to the virtual claim, annotation vcluster.loft.sh/host-pv with
+// the host name, label vcluster.loft.sh/imported-pv. Status is written separately.
+vc::json::Value imported_pv(const vc::json::Value& hpv, const vc::json::Value& vpvc);
+
+// True when host PV `hpv` is bound (claimRef) to host claim host_ns/host_claim.
+bool bound_to(const vc::json::Value& hpv, std::string_view host_ns, std::string_view host_claim);
 
 // The host PV for a PV created in the virtual cluster (§6.2 real PVs): cluster-scoped name and labels, no
 // claimRef, the class translated. `current` is the host PV or null: its claimRef and status stay.

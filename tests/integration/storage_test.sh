@@ -7,7 +7,8 @@
 #  - the seed's sync-storage.yaml as written (persistentvolumes + storageclasses): the seed's sc.yaml reaches
 #    the host under its translated name, without is-default-class, the seed's pvc-sc.yaml asks for it, a claim
 #    without a class gets "no storage class defined", a PV created in the virtual cluster goes to the host and
-#    binds a claim statically, and deletes of the class, claim and volume follow;
+#    binds a claim statically, a host PV the host bound a claim to is imported (and goes with it), and deletes
+#    of the class, claim and volume follow;
 #  - hoststorageclasses mode mirrors host classes; both class modes at once are refused with a sentence.
 # The seed's files are used unchanged (tests/integration/seed/ holds byte-for-byte copies). The real-node flow
 # with a provisioner is tests/bed's business.
@@ -191,6 +192,23 @@ check "the virtual claim shows Bound to pv-static" poll 30 equals "Bound pv-stat
 check "the virtual PV shows Bound to default/static (status and claimRef back)" poll 30 \
   equals "Bound default/static" -- vk get pv pv-static -o 'jsonpath={.status.phase} {.spec.claimRef.namespace}/{.spec.claimRef.name}'
 check "no fake PV was made for it" equals "" -- vk get pv pv-static -o 'jsonpath={.metadata.labels.vcluster\.loft\.sh/fake-pv}'
+
+# A host PV the host binds the claim to without a virtual PV behind it (as a provisioner's would be): imported.
+MANUAL_HOST=$(cluster_name manual)
+check "the virtual class manual reaches the host as $MANUAL_HOST" poll 30 host_class_exists "$MANUAL_HOST"
+host_pv host-dyn "$MANUAL_HOST" "dyn-x-default-x-$VC"
+claim dyn manual
+check "a claim bound on the host to a host PV shows Bound to it" poll 30 equals "Bound host-dyn" -- vclaim dyn '{.status.phase} {.spec.volumeName}'
+check "the host PV is imported: a virtual PV host-dyn with host-pv, Bound to default/dyn" poll 30 \
+  equals "true host-dyn Bound default/dyn" -- vk get pv host-dyn -o 'jsonpath={.metadata.labels.vcluster\.loft\.sh/imported-pv} {.metadata.annotations.vcluster\.loft\.sh/host-pv} {.status.phase} {.spec.claimRef.namespace}/{.spec.claimRef.name}'
+check "with the host PV's source and the virtual class" \
+  equals "/tmp/vc-storage-test/host-dyn manual" -- vk get pv host-dyn -o 'jsonpath={.spec.hostPath.path} {.spec.storageClassName}'
+check "and no host copy of it" bash -c "! kubectl --kubeconfig '$KC_host' get pv '$(cluster_name host-dyn)' >/dev/null 2>&1"
+vk -n default delete pvc dyn --wait=false >/dev/null
+check "deleting its claim releases the host PV (Retain), and the virtual PV shows it" poll 30 \
+  equals Released -- vk get pv host-dyn -o 'jsonpath={.status.phase}'
+hk delete pv host-dyn --wait=false >/dev/null
+check "deleting the host PV deletes the imported virtual PV" poll 30 bash -c "! kubectl --kubeconfig '$KC_virt' get pv host-dyn >/dev/null 2>&1"
 
 vk delete storageclass fast >/dev/null
 check "deleting a virtual class deletes its host copy" poll 30 bash -c "! kubectl --kubeconfig '$KC_host' get storageclass '$FAST_HOST' >/dev/null 2>&1"

@@ -190,6 +190,91 @@ size_t host_writes(const FakeHost& h) {
 
 }  // namespace
 
+TEST_CASE("real volumes: a host PV the host bound the claim to is marked, imported, followed and let go") {
+  Harness t(defaults({{"sync.persistentvolumes.enabled", "true"}}));
+  Value v = golden("claim-default.virtual.json");
+  t.put_virtual(kClaims, v);
+  Value h = host_claim_bound("pvc-dyn-1");
+  Result r = t.back_claim(v, h);
+  CHECK(r.status == VCP_NO_CHANGE);
+  // Not in the engine's cache (no marker): the plugin marks it, so that the engine caches it.
+  REQUIRE(t.host.writes.size() == 1);
+  CHECK(t.host.writes[0].side == VCP_SIDE_HOST);
+  CHECK(t.host.writes[0].verb == VCP_VERB_PATCH);
+  CHECK(t.host.writes[0].name == "pvc-dyn-1");
+  CHECK(t.host.writes[0].body ==
+        R"({"metadata":{"labels":{"vcluster.loft.sh/managed-by":")" + kMarker + R"("}}})");
+  Value hpv = parse_or_fail(R"({"apiVersion":"v1","kind":"PersistentVolume",
+      "metadata":{"name":"pvc-dyn-1","uid":"hpv-dyn","resourceVersion":"5",
+        "labels":{"vcluster.loft.sh/managed-by":"vcluster-my-vcluster-x-my-vcluster"},
+        "annotations":{"pv.kubernetes.io/provisioned-by":"kubernetes.io/host-path"}},
+      "spec":{"capacity":{"storage":"2Gi"},"accessModes":["ReadWriteOnce"],"hostPath":{"path":"/tmp/x"},
+        "persistentVolumeReclaimPolicy":"Delete","storageClassName":"standard","volumeMode":"Filesystem",
+        "claimRef":{"kind":"PersistentVolumeClaim","namespace":"vcluster-my-vcluster",
+          "name":"data-x-default-x-my-vcluster","uid":"h-uid-1"}},
+      "status":{"phase":"Bound"}})");
+  t.host.finish(t.host.writes[0].id, 200, vc::json::dump(hpv));
+  t.put_host(kVolumes, hpv);
+  r = t.back_claim(v, h);
+  CHECK(r.status == VCP_NO_CHANGE);
+  REQUIRE(t.host.writes.size() == 2);
+  const auto w = t.host.writes[1];
+  CHECK(w.side == VCP_SIDE_VIRTUAL);
+  CHECK(w.verb == VCP_VERB_CREATE);
+  Value want = parse_or_fail(R"({"apiVersion":"v1","kind":"PersistentVolume",
+      "metadata":{"name":"pvc-dyn-1","labels":{"vcluster.loft.sh/imported-pv":"true"},
+        "annotations":{"vcluster.loft.sh/host-pv":"pvc-dyn-1"}},
+      "spec":{"capacity":{"storage":"2Gi"},"accessModes":["ReadWriteOnce"],"hostPath":{"path":"/tmp/x"},
+        "persistentVolumeReclaimPolicy":"Delete","storageClassName":"standard","volumeMode":"Filesystem",
+        "claimRef":{"apiVersion":"v1","kind":"PersistentVolumeClaim","namespace":"default","name":"data",
+          "uid":"c-uid-1"}}})");
+  check_same(parse_or_fail(w.body), want);
+
+  // The imported volume's key: status from the host, never a host write, deleted once the host PV goes.
+  Value vpv = want;
+  vpv["metadata"]["uid"] = "vpv-dyn";
+  t.host.finish(w.id, 201, vc::json::dump(vpv));
+  t.put_virtual(kVolumes, vpv);
+  r = t.back_claim(v, h);
+  REQUIRE(r.status == VCP_OK);
+  CHECK(str_at(parse_or_fail(r.out), {"spec", "volumeName"}) == "pvc-dyn-1");
+  t.host.writes.clear();
+  r = t.volume(t.plugin->on_sync, "pvc-dyn-1", &vpv, nullptr);
+  CHECK(r.status == VCP_NO_CHANGE);
+  REQUIRE(t.host.writes.size() == 1);
+  CHECK(t.host.writes[0].side == VCP_SIDE_VIRTUAL);
+  CHECK(t.host.writes[0].subresource == "status");
+  CHECK(str_at(parse_or_fail(t.host.writes[0].body), {"status", "phase"}) == "Bound");
+  t.host.finish(t.host.writes[0].id, 200, "{}");
+  t.host.writes.clear();
+  t.put_host(kClaims, h);
+  t.event(kVolumes, VCP_SIDE_HOST, VCP_EVENT_DELETED, hpv);
+  bool woke_volume = false, woke_claim = false;
+  for (const auto& e : t.host.enqueued) {
+    woke_volume |= e.resource == kVolumes && e.name == "pvc-dyn-1";
+    woke_claim |= e.resource == kClaims && e.ns == "default" && e.name == "data";
+  }
+  CHECK(woke_volume);
+  CHECK(woke_claim);
+  t.host.remove(VCP_SIDE_HOST, kVolumes, "", "pvc-dyn-1");
+  t.volume(t.plugin->on_sync, "pvc-dyn-1", &vpv, nullptr);
+  REQUIRE(t.host.writes.size() == 1);
+  CHECK(t.host.writes[0].side == VCP_SIDE_VIRTUAL);
+  CHECK(t.host.writes[0].verb == VCP_VERB_DELETE);
+  CHECK(host_writes(t.host) == 0);
+
+  // A host volume the plugin may not mark: the claim gets a fake volume.
+  Harness f(defaults({{"sync.persistentvolumes.enabled", "true"}}));
+  f.put_virtual(kClaims, v);
+  f.back_claim(v, h);
+  f.host.finish(f.host.writes[0].id, 403, R"({"message":"forbidden"})");
+  f.back_claim(v, h);
+  REQUIRE(f.host.writes.size() == 2);
+  CHECK(f.host.writes[1].verb == VCP_VERB_CREATE);
+  CHECK(str_at(parse_or_fail(f.host.writes[1].body), {"metadata", "labels", "vcluster.loft.sh/fake-pv"}) ==
+        "true");
+}
+
 TEST_CASE(
     "the descriptor declares claims, volumes and classes and the values keys with vcluster's defaults") {
   Harness t;
