@@ -626,7 +626,20 @@ void Zone::service_records(const Question& q, const std::string& key, const Serv
     if (depth >= kMaxChase) return;
     ZoneAnswer inner;
     answer_zone(next, budget, &inner, depth + 1);
-    for (auto& rec : inner.answers) out->answers.push_back(std::move(rec));
+    // A loop (an ExternalName naming itself, two naming each other) ends where a CNAME's owner comes back:
+    // each owner once in the answer, NOERROR, as a recursive server answers a CNAME loop.
+    for (auto& rec : inner.answers) {
+      if (rec.type == kTypeCNAME) {
+        Name owner = rec.name.lower();
+        if (std::any_of(out->answers.begin(), out->answers.end(), [&owner](const Record& seen) {
+              return seen.type == kTypeCNAME && seen.name.lower().wire == owner.wire;
+            })) {
+          out->rcode = kNoError;
+          return;
+        }
+      }
+      out->answers.push_back(std::move(rec));
+    }
     // RFC 6604: the rcode is the last name's; a negative end carries the SOA.
     out->rcode = inner.rcode;
     out->authority = std::move(inner.authority);

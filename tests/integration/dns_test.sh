@@ -22,7 +22,8 @@ hk create namespace "$NS" >/dev/null
 # web: ClusterIP with named ports (http/TCP, dns/UDP) and one unnamed; db: headless, selector-less, with
 # Endpoints holding hostnames, an address without one, an IPv6 address and a not-ready address; pnr: headless
 # with publishNotReadyAddresses; ext: ExternalName outside the zone; alias: ExternalName to web's name;
-# fwd: ExternalName to a name of the upstream's domain; big: headless with 300 ready addresses.
+# fwd: ExternalName to a name of the upstream's domain; self: an ExternalName naming itself; big: headless
+# with 300 ready addresses.
 BIG=300
 {
   cat <<YAML
@@ -87,6 +88,11 @@ spec: {type: ExternalName, externalName: web.$NS.svc.upstream.test}
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: self, namespace: $NS}
+spec: {type: ExternalName, externalName: self.$NS.svc.cluster.local}
+---
+apiVersion: v1
+kind: Service
 metadata: {name: big, namespace: $NS}
 spec:
   clusterIP: None
@@ -115,7 +121,7 @@ start_dns() {
   start_bg "$WORK/dns-$name.log" "$DNS" --address "127.0.0.1:$port" --kubeconfig "$KC_host" "$@"
   printf -v "PORT_$name" '%s' "$port"
   printf -v "PID_$name" '%s' "$LAST_PID"
-  poll 30 "grep -q 'caches synced' '$WORK/dns-$name.log'" || {
+  poll 30 "grep -qs 'caches synced' '$WORK/dns-$name.log'" || {
     not_ok "vcluster-dns $name did not sync its caches: $(tail -3 "$WORK/dns-$name.log")"
     return 1
   }
@@ -208,6 +214,8 @@ check "ExternalName to a name in the zone: CNAME followed to the A" \
 check "ExternalName to a name of the upstream's domain: CNAME, then the upstream's A" \
   equals "$(printf '%s\n' "fwd.$S. 30 IN CNAME web.$NS.svc.upstream.test." "web.$NS.svc.upstream.test. 30 IN A $WEB_IP")" \
   -- section "fwd.$S" A answer
+check "an ExternalName naming itself: its CNAME once, NOERROR (no loop of repeated records)" \
+  equals "self.$S. 30 IN CNAME self.$S." -- section "self.$S" A answer
 
 # ---- PTR, pods ----------------------------------------------------------------------------------------
 rev4() { local a b c e; IFS=. read -r a b c e <<<"$1"; echo "$e.$c.$b.$a.in-addr.arpa"; }

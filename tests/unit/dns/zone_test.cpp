@@ -248,6 +248,35 @@ TEST_CASE("ExternalName: a CNAME; inside the zone it is followed, outside the ca
   CHECK(a.answers.size() <= 10);
 }
 
+TEST_CASE(
+    "a CNAME loop of ExternalNames: each owner once, NOERROR (found by tests/integration/dns_test.sh)") {
+  Zone z = make_zone();
+  // Before the fix: nine identical CNAMEs (the chase went on to its bound).
+  z.upsert_service(
+      svc("default", "self", R"({"type":"ExternalName","externalName":"self.default.svc.cluster.local"})"));
+  auto a = ask(z, "Self.default.svc.cluster.local", kTypeA);
+  CHECK(a.rcode == kNoError);
+  REQUIRE(a.answers.size() == 1);
+  CHECK(a.answers[0].name.text() == "Self.default.svc.cluster.local.");
+  CHECK(target_of(a.answers[0]) == "self.default.svc.cluster.local.");
+  CHECK(a.authority.empty());
+  z.upsert_service(
+      svc("default", "l1", R"({"type":"ExternalName","externalName":"l2.default.svc.cluster.local"})"));
+  z.upsert_service(
+      svc("default", "l2", R"({"type":"ExternalName","externalName":"l1.default.svc.cluster.local"})"));
+  a = ask(z, "l1.default.svc.cluster.local", kTypeA);
+  CHECK(a.rcode == kNoError);
+  REQUIRE(a.answers.size() == 2);
+  CHECK(target_of(a.answers[0]) == "l2.default.svc.cluster.local.");
+  CHECK(target_of(a.answers[1]) == "l1.default.svc.cluster.local.");
+  // A chain that does not loop is still followed to its end.
+  z.upsert_service(
+      svc("default", "c1", R"({"type":"ExternalName","externalName":"alias.default.svc.cluster.local"})"));
+  a = ask(z, "c1.default.svc.cluster.local", kTypeA);
+  REQUIRE(a.answers.size() == 3);
+  CHECK(ip_of(a.answers[2]) == "10.96.0.10");
+}
+
 TEST_CASE("PTR for ClusterIPs and ready endpoint IPs; other reverse names are not the zone's") {
   Zone z = make_zone();
   CHECK(z.classify(N("1.0.96.10.in-addr.arpa")) == Zone::Where::kReverse);
