@@ -444,6 +444,16 @@ vcp_status back_sync_volume_hook(State& st, const vcp_sync_args* args, vcp_buf* 
   return VCP_OK;
 }
 
+// True when two objects are the same but for kind and apiVersion, which a listed object lacks.
+bool same_object(const Value& a, const Value& b) {
+  Value x = a, y = b;
+  for (Value* v : {&x, &y}) {
+    v->erase("kind");
+    v->erase("apiVersion");
+  }
+  return x == y;
+}
+
 // --- StorageClasses ----------------------------------------------------------------------------------------
 
 bool ours(const Host& host, const Value& obj) {
@@ -484,7 +494,7 @@ vcp_status forward_class(State& st, const std::string& name, const Value* vsc) {
     // delete's answer wakes this key, which then creates it).
     st.ops[key].write = host.submit(VCP_SIDE_HOST, kClasses, VCP_VERB_DELETE, "", hname, "",
                                     delete_options(uid_of(*hsc)), kClasses, "", name);
-  } else if (!(desired == *hsc)) {
+  } else if (!same_object(desired, *hsc)) {
     st.ops[key].write = host.submit(VCP_SIDE_HOST, kClasses, VCP_VERB_UPDATE, "", hname, "",
                                     vc::json::dump(desired), kClasses, "", name);
   }

@@ -169,6 +169,7 @@ vk annotate storageclass fast storageclass.kubernetes.io/is-default-class- >/dev
 claim noclass ''
 check "a claim with no class gets the \"no storage class defined\" Warning" poll 20 warned noclass "no storage class defined"
 check "and no host claim" host_claim_gone noclass
+vk -n default delete pvc noclass >/dev/null
 
 cat <<YAML | vk apply -f - >/dev/null
 apiVersion: v1
@@ -192,6 +193,11 @@ check "the virtual claim shows Bound to pv-static" poll 30 equals "Bound pv-stat
 check "the virtual PV shows Bound to default/static (status and claimRef back)" poll 30 \
   equals "Bound default/static" -- vk get pv pv-static -o 'jsonpath={.status.phase} {.spec.claimRef.namespace}/{.spec.claimRef.name}'
 check "no fake PV was made for it" equals "" -- vk get pv pv-static -o 'jsonpath={.metadata.labels.vcluster\.loft\.sh/fake-pv}'
+
+check "SIGTERM stops the syncer cleanly (exit 0)" stop_pid "$SYNCER_PID"
+check "restarted with the seed's values, it becomes ready" syncer_up seed-again "$STORAGE" -f "$SEED/sync-storage.yaml" --log-level debug
+check "with nothing changed it settles without a single write (classes, claims, volumes)" syncer_quiet 60
+check "  (writes since the restart: 0)" equals 0 -- syncer_writes
 
 # A host PV the host binds the claim to without a virtual PV behind it (as a provisioner's would be): imported.
 MANUAL_HOST=$(cluster_name manual)

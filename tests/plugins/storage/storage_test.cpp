@@ -671,6 +671,14 @@ TEST_CASE(
   r = t.klass(t.plugin->on_delete, "my-local-hostpath", nullptr, &vsc);
   CHECK(t.host.writes.empty());  // and again: nothing to write
 
+  // A listed object has no kind and apiVersion: still the same class, nothing to write.
+  Value listed = hsc;
+  listed.erase("kind");
+  listed.erase("apiVersion");
+  t.put_host(kClasses, listed);
+  t.klass(t.plugin->on_delete, "my-local-hostpath", nullptr, &vsc);
+  CHECK(t.host.writes.empty());
+
   vsc["allowVolumeExpansion"] = true;
   r = t.klass(t.plugin->on_delete, "my-local-hostpath", nullptr, &vsc);
   REQUIRE(t.host.writes.size() == 1);
