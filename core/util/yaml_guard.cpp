@@ -10,6 +10,10 @@ bool blank(char c) {
   return c == ' ' || c == '\t' || c == '\r';
 }
 
+bool flow_indicator(char c) {
+  return c == ',' || c == '[' || c == ']' || c == '{' || c == '}';
+}
+
 }  // namespace
 
 YamlHazard yaml_hazard(std::string_view text) {
@@ -37,7 +41,15 @@ YamlHazard yaml_hazard(std::string_view text) {
         while (i < line.size() && blank(line[i])) i++;
         if (i >= line.size() || line[i] == '#') break;
         if (line[i] == '&' || line[i] == '!') {  // an anchor or a tag: the node follows it
-          while (i < line.size() && !blank(line[i])) i++;
+          // A verbatim tag ends at '>'; other tags and anchors end at a blank or a flow indicator (YAML 1.2
+          // ns-anchor-char and ns-tag-char exclude them), so in "!a, x" the node starts at ','.
+          if (line.substr(i, 2) == "!<") {
+            size_t close = line.find('>', i);
+            i = close == std::string_view::npos ? line.size() : close + 1;
+          } else {
+            i++;
+            while (i < line.size() && !blank(line[i]) && !flow_indicator(line[i])) i++;
+          }
           continue;
         }
         if (line[i] == ',') return YamlHazard{line_no, i + 1, "a value cannot start with ','; quote it"};
