@@ -6,7 +6,7 @@
 # Usage: tests/fuzz/run.sh [--seconds N] [--build-dir DIR] [TARGET...]
 #   --seconds N     how long each target runs (default 60, as in CI; $VC_FUZZ_SECONDS also sets it)
 #   --build-dir DIR the clang build (default ./build-fuzz, beside ./build)
-#   TARGET          json, watch, values, kubeconfig, http (default: all)
+#   TARGET          json, watch, values, kubeconfig, http, dns (default: all)
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
