@@ -18,6 +18,21 @@ proc_owned() {
   [[ $cmd == *"$dir/"* ]]
 }
 
+# exec_settled PID DIR: waits (up to 5 s) until a process just started with `cmd ... &` has exec'd its
+# program, so that proc_owned judges the program and not the shell's fork. Between the fork and the exec,
+# /proc/PID/cmdline is the calling script's own, which need not mention DIR: a liveness check right after
+# a launch then took a starting component for a dead one (CI: "registry (pid 634) exited while waiting
+# for registry", its log empty). Returns at once when the process is gone.
+exec_settled() {
+  local pid=$1 dir=$2 i
+  for ((i = 0; i < 500; i++)); do
+    proc_owned "$pid" "$dir" && return 0
+    [ -r "/proc/$pid/stat" ] || return 0
+    [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && return 0
+    sleep 0.01
+  done
+}
+
 # procs_live DIR: prints "COMPONENT PID" for every recorded process of DIR that is still alive.
 procs_live() {
   local dir=$1 f pid
