@@ -194,6 +194,18 @@ informer::Informer* Engine::informer_for(vcp_side side, const plugin::Resource& 
   return slot.get();
 }
 
+const informer::Informer* Engine::watch_cache(vcp_side side, const kube::GVR& gvr, informer::Handlers h) {
+  plugin::Resource r;
+  r.group = gvr.group;
+  r.version = gvr.version;
+  r.resource = gvr.resource;
+  r.kind = gvr.kind;
+  r.namespaced = gvr.namespaced;
+  informer::Informer* inf = informer_for(side, r, "", "");
+  inf->add_handlers(std::move(h));
+  return inf;
+}
+
 Error Engine::start() {
   if (started_) return {};
   started_ = true;

@@ -124,6 +124,12 @@ class Engine {
   std::vector<InformerInfo> informers() const;
   // Called once when every cache is synced and reconciling starts.
   std::function<void()> on_ready;
+  // A cache for a core part beside the plugins (the DNS server reads virtual Services and Endpoints): the
+  // informer of side|gvr over all namespaces without a selector, the very one a plugin declaring that
+  // resource gets (so no second watch), or one made for the caller when none does; `h` is added to its
+  // handlers. Before start(); readiness waits for it like for the others. Read-only: the caller never
+  // writes through it.
+  const informer::Informer* watch_cache(vcp_side side, const kube::GVR& gvr, informer::Handlers h);
 
   // The pieces the host services need; public for the services table in host_api.cpp.
   struct PluginSlot;

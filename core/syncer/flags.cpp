@@ -35,6 +35,10 @@ Flags:
                                there and relay it to the host API server; off when empty
   --kubelet-cert FILE, --kubelet-key FILE   its serving certificate and key (PEM)
   --kubelet-client-ca FILE     the CA that signed the virtual API server's kubelet client certificate
+  --dns-address IP:PORT        answer DNS for the virtual cluster there, UDP and TCP (off by default)
+  --dns-upstream IP[:PORT]     where names outside the cluster domain go; repeatable; 'none' answers them
+                               REFUSED (default: the nameservers of --dns-resolv-conf)
+  --dns-resolv-conf PATH       (default /etc/resolv.conf)
   -h, --help
 )";
 }
@@ -98,6 +102,9 @@ Error parse_flags(int argc, char** argv, Flags* f) {
       {"--kubelet-cert", str(&f->kubelet_cert)},
       {"--kubelet-key", str(&f->kubelet_key)},
       {"--kubelet-client-ca", str(&f->kubelet_client_ca)},
+      {"--dns-address", str(&f->dns_address)},
+      {"--dns-upstream", list(&f->dns_upstreams)},
+      {"--dns-resolv-conf", str(&f->dns_resolv_conf)},
       {"--lease-duration", num("--lease-duration", &f->lease_duration)},
       {"--renew-deadline", num("--renew-deadline", &f->renew_deadline)},
       {"--retry-period", num("--retry-period", &f->retry_period)},

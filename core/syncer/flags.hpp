@@ -27,6 +27,10 @@ struct Flags {
   // --kubelet-address IP:PORT: serve the kubelet API of the virtual nodes there (off when empty), with
   // --kubelet-cert/--kubelet-key, trusting callers whose certificate --kubelet-client-ca signed.
   std::string kubelet_address, kubelet_cert, kubelet_key, kubelet_client_ca;
+  // --dns-address IP:PORT: answer DNS for the virtual cluster there (off when empty); names outside the
+  // cluster go to --dns-upstream (repeatable IP[:PORT], or "none") or else the --dns-resolv-conf servers.
+  std::string dns_address, dns_resolv_conf = "/etc/resolv.conf";
+  std::vector<std::string> dns_upstreams;
   bool help = false;
 };
 

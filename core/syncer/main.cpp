@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "config/values.hpp"
+#include "dns/feed.hpp"
+#include "dns/service.hpp"
 #include "engine/engine.hpp"
 #include "engine/plugin_set.hpp"
 #include "kube/client.hpp"
@@ -38,6 +40,7 @@ struct App {
   std::unique_ptr<engine::Engine> eng;
   std::unique_ptr<syncer::StatusServer> status;
   std::unique_ptr<kubelet::Server> kubelet;
+  std::unique_ptr<dns::Service> dns;
   std::unique_ptr<syncer::LeaderElector> leader;
   uv_signal_t sigterm{}, sigint{};
   // Every 10 s, glibc's free pages go back to the system (malloc_trim). A burst parses and drops many
@@ -58,6 +61,7 @@ void shutdown(App* app, int code) {
     if (app->leader) app->leader->close(nullptr);
     if (app->status) app->status->close(nullptr);
     if (app->kubelet) app->kubelet->close(nullptr);
+    if (app->dns) app->dns->close(nullptr);
     if (app->virt) app->virt->close(nullptr);
     if (app->host) app->host->close(nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&app->sigterm), nullptr);
@@ -227,6 +231,24 @@ int main(int argc, char** argv) {
   log().info("vcluster-syncer for vcluster {} in host namespace {}; virtual {} host {}; plugins: {}", f.name,
              f.host_namespace, vcfg.server, hcfg.server, names);
 
+  // DNS for the virtual cluster (--dns-address), answered from the engine's caches of virtual Services
+  // and Endpoints: the services plugin's own informers when it is loaded, else the engine's for DNS alone.
+  if (!f.dns_address.empty()) {
+    dns::ServiceOptions dopts;
+    dopts.address = f.dns_address;
+    dopts.domain = s.cluster_domain;
+    dopts.upstreams = f.dns_upstreams;
+    dopts.resolv_conf = f.dns_resolv_conf;
+    if ((err = dns::Service::create(app.loop, dopts, &app.dns)) || (err = app.dns->listen())) {
+      log().error("{}", err.message);
+      return 1;
+    }
+    app.eng->watch_cache(VCP_SIDE_VIRTUAL, dns::services_gvr(), dns::service_handlers(app.dns->zone()));
+    app.eng->watch_cache(VCP_SIDE_VIRTUAL, dns::endpoints_gvr(), dns::endpoints_handlers(app.dns->zone()));
+    log().info("serving DNS for {} on {}:{} (UDP and TCP); other names go to {}", s.cluster_domain,
+               f.dns_address.substr(0, f.dns_address.rfind(':')), app.dns->port(), app.dns->upstreams_text());
+  }
+
   app.status = std::make_unique<syncer::StatusServer>(app.loop, [&app](const std::string& path) {
     syncer::StatusReply r;
     if (path == "/healthz" || path == "/livez") {
@@ -239,6 +261,7 @@ int main(int argc, char** argv) {
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       r.body =
           syncer::render_metrics(*app.eng, *app.virt, *app.host, app.leader ? app.leader->leading() : true);
+      if (app.dns) r.body += app.dns->render_metrics("vcluster_syncer_dns_");
     } else {
       r.status = 404;
       r.body = "not found; try /healthz, /readyz or /metrics\n";
