@@ -11,6 +11,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/manifests.hpp"
+#include "cli/pki.hpp"
 #include "cli/proc.hpp"
 #include "json/json.hpp"
 #include "naming/naming.hpp"
@@ -218,6 +220,44 @@ bool syncer_has_flag(const std::string& syncer, const std::string& flag) {
   return out.find(flag + " ") != std::string::npos;
 }
 
+// The syncer's kubelet endpoint: a loopback port of its own, picked once and kept in the state (so pause,
+// resume and upgrade keep the address the virtual nodes advertise), and a serving certificate for
+// IP:127.0.0.1 signed by the virtual cluster's CA, which the virtual API server trusts for kubelets
+// (tests/bed/cluster starts it with --kubelet-certificate-authority). Callers must present the API
+// server's kubelet client certificate, signed by the same CA.
+Error kubelet_flags(State* s, const std::string& dir, std::vector<std::string>* argv) {
+  std::string pki = cp_dir(dir) + "/pki";
+  std::string crt = dir + "/kubelet.crt", key = dir + "/kubelet.key";
+  if (!std::filesystem::exists(crt) || !std::filesystem::exists(key)) {
+    KeyPair ca, serving;
+    std::ifstream c(pki + "/ca.crt"), k(pki + "/ca.key");
+    std::stringstream cs, ks;
+    cs << c.rdbuf();
+    ks << k.rdbuf();
+    ca.cert_pem = cs.str();
+    ca.key_pem = ks.str();
+    if (ca.cert_pem.empty() || ca.key_pem.empty())
+      return Error(ErrorKind::kIo, "cannot read the virtual cluster's CA (" + pki +
+                                       "/ca.crt and ca.key) to sign "
+                                       "the syncer's kubelet certificate");
+    if (Error e = make_serving_cert(ca, "vcluster-kubelet-" + s->name, {"127.0.0.1"}, &serving)) return e;
+    if (!write_file(crt, serving.cert_pem) || !write_file(key, serving.key_pem))
+      return Error(ErrorKind::kIo, "cannot write " + crt + " or " + key);
+    chmod(key.c_str(), 0600);
+  }
+  if (s->kubelet_port == 0 || !port_free(s->kubelet_port)) {
+    if (s->kubelet_port != 0)
+      say("warning: the kubelet port " + std::to_string(s->kubelet_port) +
+          " of the syncer is taken; picking another one (the virtual nodes will advertise it)");
+    if (Error e = free_port(&s->kubelet_port)) return e;
+  }
+  for (std::string a : std::vector<std::string>{
+           "--kubelet-address", "127.0.0.1:" + std::to_string(s->kubelet_port), "--kubelet-cert", crt,
+           "--kubelet-key", key, "--kubelet-client-ca", pki + "/ca.crt"})
+    argv->push_back(a);
+  return {};
+}
+
 Error start_syncer(State* s, const std::string& dir, int timeout_seconds) {
   int port = 0;
   if (Error e = free_port(&port)) return e;
@@ -244,11 +284,22 @@ Error start_syncer(State* s, const std::string& dir, int timeout_seconds) {
     if (syncer_has_flag(s->syncer, "--dns-address")) {
       argv.push_back("--dns-address");
       argv.push_back(s->dns_address);
+      if (!s->dns_upstream.empty() && syncer_has_flag(s->syncer, "--dns-upstream")) {
+        argv.push_back("--dns-upstream");
+        argv.push_back(s->dns_upstream);
+      }
     } else {
       say("warning: " + s->syncer +
           " has no --dns-address, so nothing answers the virtual cluster's DNS; "
           "build a newer vcluster-syncer");
     }
+  }
+  if (syncer_has_flag(s->syncer, "--kubelet-address")) {
+    if (Error e = kubelet_flags(s, dir, &argv)) return e;
+  } else {
+    say("warning: " + s->syncer +
+        " has no --kubelet-address, so kubectl logs/exec/port-forward do not work in the virtual cluster; "
+        "build a newer vcluster-syncer");
   }
   std::string log = dir + "/syncer.log";
   pid_t pid = 0;
@@ -529,6 +580,43 @@ Error pick_dns_address(KubeSync& host, std::string* out) {
   return Error(ErrorKind::kIo, "cannot find a free port on " + ip + " for the syncer's DNS listener");
 }
 
+// Where the syncer sends names outside the virtual cluster: the host cluster's own DNS, as vcluster's
+// CoreDNS does (its pod's resolv.conf names the host's). The host's kube-system/kube-dns Endpoints (their
+// first ready address and UDP port: reachable from this machine without a Service proxy), else that
+// Service's ClusterIP on port 53; empty when the host has no cluster DNS (the syncer then reads its own
+// resolv.conf).
+std::string host_dns_upstream(KubeSync& host) {
+  kube::Result r = host.get(gvr::endpoints(), "kube-system", "kube-dns");
+  if (r.ok()) {
+    if (auto eps = json::parse(r.body)) {
+      if (const json::Value* subsets = eps->find("subsets")) {
+        for (const json::Value& ss : subsets->items()) {
+          const json::Value* addrs = ss.find("addresses");
+          const json::Value* ports = ss.find("ports");
+          if (!addrs || !ports || addrs->items().empty()) continue;
+          const json::Value* ip = addrs->items()[0].find("ip");
+          if (!ip || !ip->is_string()) continue;
+          for (const json::Value& p : ports->items()) {
+            const json::Value* proto = p.find("protocol");
+            const json::Value* port = p.find("port");
+            bool udp = !proto || (proto->is_string() && proto->as_string() == "UDP");
+            if (udp && port && port->is_number())
+              return ip->as_string() + ":" + std::to_string(port->as_int64());
+          }
+        }
+      }
+    }
+  }
+  r = host.get(gvr::services(), "kube-system", "kube-dns");
+  if (r.ok())
+    if (auto svc = json::parse(r.body))
+      if (const json::Value* spec = svc->find("spec"))
+        if (const json::Value* ip = spec->find("clusterIP");
+            ip && ip->is_string() && !ip->as_string().empty() && ip->as_string() != "None")
+          return ip->as_string() + ":53";
+  return {};
+}
+
 // The IP of an "IP:PORT" DNS address, and its port.
 std::pair<std::string, int> split_address(const std::string& addr) {
   size_t colon = addr.rfind(':');
@@ -678,6 +766,9 @@ int create_local(const Options& o, const std::string& ns) {
                             "cannot create the DNS Service kube-system/kube-dns in the virtual cluster: " +
                                 KubeSync::describe(r)));
     if (Error e = pick_dns_address(*host, &s.dns_address)) return rollback(e);
+    s.dns_upstream = host_dns_upstream(*host);
+    if (!s.dns_upstream.empty())
+      say("names outside the virtual cluster go to the host cluster's DNS (" + s.dns_upstream + ")");
     auto [dns_ip, dns_port] = split_address(s.dns_address);
     // An Endpoints address may not be a loopback one (the API server refuses it), and no pod could use it.
     if (dns_ip != "127.0.0.1") {

@@ -129,6 +129,19 @@ Error leaf(const Spec& s, X509* ca, EVP_PKEY* ca_key, KeyPair* out) {
 
 }  // namespace
 
+Error make_serving_cert(const KeyPair& ca, const std::string& cn, const std::vector<std::string>& ips,
+                        KeyPair* out) {
+  Bio cb(BIO_new_mem_buf(ca.cert_pem.data(), static_cast<int>(ca.cert_pem.size())));
+  Cert ca_cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+  Bio kb(BIO_new_mem_buf(ca.key_pem.data(), static_cast<int>(ca.key_pem.size())));
+  PKey ca_key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+  if (!ca_cert || !ca_key)
+    return Error(ErrorKind::kInvalidArgument, "the CA certificate or key is not readable PEM");
+  std::string san;
+  for (auto& ip : ips) san += (san.empty() ? "IP:" : ",IP:") + ip;
+  return leaf({cn, "", false, "serverAuth", san}, ca_cert.get(), ca_key.get(), out);
+}
+
 Error make_pki(const PkiOptions& o, Pki* out) {
   Pki p;
   PKey ca_key = ec_key(), fp_key = ec_key();

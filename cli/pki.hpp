@@ -35,6 +35,11 @@ struct PkiOptions {
 
 Error make_pki(const PkiOptions& opts, Pki* out);
 
+// A serving certificate for `cn` with IP SANs, signed by an existing CA given as PEM (the local driver signs
+// the syncer's kubelet endpoint with the virtual cluster's CA, so the virtual API server can verify it).
+Error make_serving_cert(const KeyPair& ca, const std::string& cn, const std::vector<std::string>& ips,
+                        KeyPair* out);
+
 // Base64 (RFC 4648, with padding), as kubeconfig *-data fields and Secret data hold it.
 std::string base64(const std::string& in);
 // The reverse, for Secret data and kubeconfig *-data fields; padding and whitespace are ignored. False on a

@@ -123,7 +123,9 @@ json::Value State::to_json() const {
     l["syncer"] = syncer;
     l["syncerPid"] = syncer_pid;
     l["syncerPort"] = syncer_port;
+    if (kubelet_port != 0) l["kubeletPort"] = kubelet_port;
     if (!dns_address.empty()) l["dnsAddress"] = dns_address;
+    if (!dns_upstream.empty()) l["dnsUpstream"] = dns_upstream;
     o["local"] = std::move(l);
   } else {
     json::Value objs = json::Value::array();
@@ -179,7 +181,9 @@ Error State::from_json(const json::Value& v, const std::string& source, State* o
     s.syncer = str(*l, "syncer");
     s.syncer_pid = integer(*l, "syncerPid");
     s.syncer_port = integer(*l, "syncerPort");
+    s.kubelet_port = integer(*l, "kubeletPort");
     s.dns_address = str(*l, "dnsAddress");
+    s.dns_upstream = str(*l, "dnsUpstream");
   }
   if (const json::Value* c = v.find("cluster"))
     if (const json::Value* objs = c->find("applied"))

@@ -62,9 +62,13 @@ struct State {
   std::vector<Component> components;
   int syncer_pid = 0;
   int syncer_port = 0;
+  int kubelet_port = 0;  // the syncer's kubelet endpoint on 127.0.0.1, kept across pause/resume (0 = none)
   // The syncer's DNS listener (--dns-address), fixed at create so that the virtual kube-dns Endpoints stay
   // right across pause, resume and upgrade: an address on the host's pod bridge, or 127.0.0.1.
   std::string dns_address;
+  // Where it forwards names outside the cluster (--dns-upstream): the host cluster's DNS, found at create;
+  // empty = the syncer's own resolv.conf.
+  std::string dns_upstream;
   std::string syncer;      // the vcluster-syncer binary
   std::string api_server;  // the virtual API server URL
 
