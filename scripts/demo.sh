@@ -47,7 +47,7 @@ up() {
   cp "$HOST_DIR/kubeconfig" "$KUBECONFIG"
   kubectl config rename-context "$(kubectl config current-context 2>/dev/null)" demo-host >/dev/null 2>&1 || true
   log "starting a real node (containerd, runc, CNI bridge, kubelet, kube-proxy, local image registry)"
-  "$BED/node" start demo-node --cluster-dir "$HOST_DIR" >/dev/null
+  "$BED/node" start demo-node --cluster-dir "$HOST_DIR" --dns "$VC_ROOT/build/core/dns/vcluster-dns" >/dev/null
   kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null 2>&1
 
   say "vcluster create $VC --driver local"

@@ -13,7 +13,8 @@
 #       net-vcluster` answers; the second upgrade drops the fromHost mapping, and what it made goes.
 #
 # The seed's two values files are used unchanged (tests/integration/seed/ holds byte-for-byte copies).
-# Usage: network_test.sh VCLUSTER PLUGINS   (PLUGINS: the build's pods,services[,nodes] .so paths)
+# Usage: network_test.sh VCLUSTER PLUGINS DNS   (PLUGINS: the build's pods,services[,nodes] .so paths; DNS:
+# the build's vcluster-dns, the host cluster's DNS on the real node)
 # The checks run small `bash -c '...' _ ARGS` programs whose $1, $2 expand in the child, on purpose (SC2016);
 # start_cluster sets KC_host (SC2154).
 # shellcheck disable=SC2016,SC2154
@@ -22,6 +23,7 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VCLUSTER=$1
 PLUGINS=$2
+DNS_BIN=$3
 SEED=$(dirname "${BASH_SOURCE[0]}")/seed
 NODE=$ROOT/tests/bed/node
 export VCLUSTER_STATE_DIR=$WORK/state
@@ -55,7 +57,7 @@ vk() { kubectl --context "$CTX" "$@" 2>/dev/null; }
 node_up() {
   local end=$((SECONDS + 600))
   while ((SECONDS < end)); do
-    "$NODE" start n1 --cluster-dir "$WORK/host" >"$WORK/node-start.log" 2>&1 && return 0
+    "$NODE" start n1 --cluster-dir "$WORK/host" --dns "$DNS_BIN" >"$WORK/node-start.log" 2>&1 && return 0
     grep -q 'another bed node is running' "$WORK/node-start.log" || { cat "$WORK/node-start.log" >&2; return 1; }
     sleep 20
   done
