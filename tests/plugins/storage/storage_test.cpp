@@ -753,3 +753,35 @@ TEST_CASE(
   Harness sched(defaults({{"sync.nodes.enableScheduler", "true"}}));
   CHECK(sched.klass(sched.plugin->on_sync, "standard", &hsc, nullptr).status == VCP_OK);
 }
+
+TEST_CASE("watch events wake the keys that depend on them") {
+  Harness t(defaults({{"sync.storageclasses.enabled", "true"}}));
+  // A host copy deleted behind the syncer's back: its virtual class's key re-creates it.
+  Value copy = golden("sc-seed.host.json");
+  t.event(kClasses, VCP_SIDE_HOST, VCP_EVENT_DELETED, copy);
+  REQUIRE(t.host.enqueued.size() == 1);
+  CHECK(t.host.enqueued[0].resource == kClasses);
+  CHECK(t.host.enqueued[0].name == "my-local-hostpath");
+  // A host class that is not a copy wakes nothing in this mode.
+  Value other = parse_or_fail(R"({"metadata":{"name":"standard"},"provisioner":"x"})");
+  t.event(kClasses, VCP_SIDE_HOST, VCP_EVENT_MODIFIED, other, &other);
+  CHECK(t.host.enqueued.size() == 1);
+
+  // A fake volume deleted under a live claim: the claim's key makes it again.
+  Value pv = golden("fake-pv.json");
+  t.event(kVolumes, VCP_SIDE_VIRTUAL, VCP_EVENT_DELETED, pv);
+  REQUIRE(t.host.enqueued.size() == 2);
+  CHECK(t.host.enqueued[1].resource == kClaims);
+  CHECK(t.host.enqueued[1].ns == "default");
+  CHECK(t.host.enqueued[1].name == "data");
+
+  // A claim that names another volume than before lets the old one go.
+  Value before = golden("claim-default.virtual.json");
+  before["spec"]["volumeName"] = "pvc-old";
+  Value after = before;
+  after["spec"]["volumeName"] = "pvc-new";
+  t.event(kClaims, VCP_SIDE_VIRTUAL, VCP_EVENT_MODIFIED, after, &before);
+  REQUIRE(t.host.enqueued.size() == 3);
+  CHECK(t.host.enqueued[2].resource == kVolumes);
+  CHECK(t.host.enqueued[2].name == "pvc-old");
+}
