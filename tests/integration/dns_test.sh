@@ -362,6 +362,28 @@ elif mode == "pipelined":    # five queries in one write, sent one byte at a tim
     except socket.timeout:
         pass
     print(" ".join(sorted(got)))
+elif mode == "idle":         # a connection that sends nothing: seconds until the server closes it
+    import time
+    s = socket.create_connection(("127.0.0.1", port), timeout=20); t = time.time()
+    try:
+        s.recv(1)
+    except socket.timeout:
+        pass
+    print(round(time.time() - t))
+elif mode == "many":         # 300 connections at once: how many the server keeps open (the rest it closes)
+    import time
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=3) for _ in range(300)]
+    time.sleep(0.5)
+    kept = 0
+    for c in conns:
+        c.setblocking(False)
+        try:
+            kept += c.recv(1) != b""
+        except BlockingIOError:
+            kept += 1
+        except ConnectionError:
+            pass
+    print(kept)
 elif mode == "tcp-zero-only":  # a 0-length frame and nothing else, then the connection closes
     s = socket.create_connection(("127.0.0.1", port), timeout=3); s.sendall(b"\0\0"); s.close(); print("sent")
 PY
@@ -382,14 +404,23 @@ check "queries pipelined on one TCP connection, arriving byte by byte, are all a
   equals "6000 6001 6002 6003 6004" -- junk pipelined
 check "a 0-length TCP frame is skipped: the query after it on the connection is answered (NOERROR)" tcp_after_zero
 junk tcp-zero-only >/dev/null
+idle_closed() { local t; t=$(junk idle); ((t >= 9 && t <= 12)); }
+check "an idle TCP connection is closed after 10 s" idle_closed
+check "of 300 TCP connections at once, 256 are kept open and the rest closed" equals 256 -- junk many
 check "after the junk the server still answers over UDP" equals "$WEB_IP" -- short +notcp "web.$S" A
 check "and over TCP" equals "$WEB_IP" -- short +tcp "web.$S" A
 # shellcheck disable=SC2154 # PID_* are set by start_dns
 check "vcluster-dns did not exit" kill -0 "$PID_MAIN"
 check "no error in its log" bash -c "! grep -qiE 'error|fatal|abort' '$WORK/dns-MAIN.log'"
-short "web.$NS.svc.upstream.test" A >/dev/null  # fresh in the cache (TTL 30)
+# A name not asked before: in the forwarder's cache from now on, with the upstream's TTL 30.
+check "the upstream answers db-0 of its domain" equals 192.0.2.1 -- short "db-0.db.$NS.svc.upstream.test" A
+sleep 2
+check "an answer served from the forwarder's cache has its TTL counted down (27 or 28 after 2 s)" \
+  bash -c "t=\$(dig @127.0.0.1 -p $P +time=2 +tries=1 db-0.db.$NS.svc.upstream.test A +noall +answer | awk '!/^;/ && NF {print \$2; exit}'); [ \"\$t\" = 27 ] || [ \"\$t\" = 28 ]"
+check "a forwarded name asked in another case: the answer, owner spelled as asked" \
+  equals "DB-0.db.$NS.svc.upstream.test. A 192.0.2.1" -- bash -c "dig @127.0.0.1 -p $P +time=2 +tries=1 DB-0.db.$NS.svc.upstream.test A +noall +answer | awk '!/^;/ && NF {print \$1, \$4, \$5}'"
 check "SIGTERM stops the upstream (exit 0)" stop_pid "$PID_UP"
 check "an upstream that does not answer: SERVFAIL (after the attempts)" equals SERVFAIL -- status +time=6 "web2.$NS.svc.upstream.test" A
-check "while a name answered before is served from the cache" equals "$WEB_IP" -- short "web.$NS.svc.upstream.test" A
+check "while a name answered before is served from the cache" equals 192.0.2.1 -- short "db-0.db.$NS.svc.upstream.test" A
 check "SIGTERM stops vcluster-dns cleanly (exit 0)" stop_pid "$PID_MAIN"
 summary
