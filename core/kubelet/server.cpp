@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstring>
 #include <map>
 
@@ -918,6 +919,11 @@ Server::~Server() {
 }
 
 Error Server::create(uv_loop_t* loop, Options opts, kube::Client* host_client, std::unique_ptr<Server>* out) {
+  // libuv writes to sockets with write(2), which raises SIGPIPE when the peer has gone: a kubectl cp whose
+  // remote tar exits while the relay still writes its input, a caller that quits mid-stream. The signal's
+  // default action ends the process (the syncer vanished without a log line). Ignored, the write fails with
+  // EPIPE, which ends only that connection.
+  std::signal(SIGPIPE, SIG_IGN);
   auto impl = std::make_unique<Impl>();
   impl->loop = loop;
   impl->host_client = host_client;

@@ -2,6 +2,11 @@
 // TestServer (TLS) plays the host API server, answering the pod lookup and the log stream. Every test ends
 // with uv_loop_close() == 0, so a leaked handle fails it.
 #include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 
 #include "http/client.hpp"
 #include "kube/client.hpp"
@@ -282,4 +287,23 @@ TEST_CASE("close ends an open log stream") {
   uv_run(&b.loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&b.loop) == 0);
   CHECK(streaming);
+}
+
+TEST_CASE("a peer that has gone does not end the process: SIGPIPE is ignored once the endpoint exists") {
+  // The syncer died without a log line during `kubectl cp` of 10 MB into a pod: the host closed the upgraded
+  // connection when the remote tar exited, the relay's next write(2) raised SIGPIPE, whose default action
+  // ends the process. The same write, to a socket whose peer is closed, must now fail with EPIPE instead.
+  std::signal(SIGPIPE, SIG_DFL);
+  Bed b;
+  struct sigaction now {};
+  REQUIRE(sigaction(SIGPIPE, nullptr, &now) == 0);
+  CHECK((now.sa_handler == SIG_IGN));
+  int fds[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  close(fds[1]);
+  errno = 0;
+  CHECK(write(fds[0], "x", 1) == -1);
+  CHECK(errno == EPIPE);
+  close(fds[0]);
+  b.finish();
 }
