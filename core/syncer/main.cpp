@@ -130,7 +130,9 @@ Error start_kubelet(App* app, const kube::RestConfig& hcfg) {
   const std::string key = "sync.nodes.kubeletAddress";
   bool declared = false;
   for (auto& k : app->values.spec()) declared = declared || k.path == key;
-  if (!declared || app->values.is_set(key)) return {};
+  // A values file that names another address wins; an empty one does not count as set: the local driver
+  // writes the effective values (defaults included), so its values.yaml always carries kubeletAddress: "".
+  if (!declared || !app->values.get_string(key).empty()) return {};
   std::vector<std::pair<std::string, std::string>> docs;
   for (auto& file : f.values_files) {
     std::string text;
