@@ -6,10 +6,15 @@
 # updates, truncation over UDP and the full answer over TCP, forwarding through a loopback upstream (a
 # second vcluster-dns with another domain), --upstream none, and junk that must not hurt the server.
 #
-# Usage: dns_test.sh VCLUSTER_DNS
+# With SYNCER and PLUGIN (a plugin that watches no Service, e.g. the cmsync test plugin), the same server on the
+# syncer's loop too (--dns-address): the virtual cluster's Services from the engine's caches, live.
+#
+# Usage: dns_test.sh VCLUSTER_DNS [SYNCER PLUGIN]
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DNS=$1
+SYNCER=${2:-}
+SYNCER_PLUGIN=${3:-}
 NS=dnstest
 command -v dig >/dev/null || { not_ok "dig is missing (Debian bind9-dnsutils: scripts/apt-deps.sh)"; summary; exit 1; }
 
@@ -423,4 +428,47 @@ check "SIGTERM stops the upstream (exit 0)" stop_pid "$PID_UP"
 check "an upstream that does not answer: SERVFAIL (after the attempts)" equals SERVFAIL -- status +time=6 "web2.$NS.svc.upstream.test" A
 check "while a name answered before is served from the cache" equals 192.0.2.1 -- short "db-0.db.$NS.svc.upstream.test" A
 check "SIGTERM stops vcluster-dns cleanly (exit 0)" stop_pid "$PID_MAIN"
+
+# ---- the syncer's listener --------------------------------------------------------------------------------
+if [ -n "$SYNCER" ]; then
+  start_cluster virt virtual
+  # shellcheck disable=SC2154 # KC_virt is set by start_cluster
+  vk() { kubectl --kubeconfig "$KC_virt" "$@"; }
+  # shellcheck disable=SC2034 # VC and HNS are read by lib.sh's syncer_up
+  VC=dns-vc HNS=vcluster-dns-vc
+  hk create namespace "$HNS" >/dev/null
+  port=$(free_port)
+  URL=http://127.0.0.1:$port
+  P=$(free_port)
+  check "the syncer with --dns-address becomes ready" \
+    syncer_up dns "$SYNCER_PLUGIN" --dns-address "127.0.0.1:$P" --dns-upstream "127.0.0.1:$PORT_NONE"
+  check "the syncer answers the virtual kubernetes Service (10.97.0.1)" \
+    poll 10 equals 10.97.0.1 -- short "kubernetes.default.svc.$Z" A
+  check "and not the host's Services (web.$NS is NXDOMAIN there)" equals NXDOMAIN -- status "web.$S" A
+  vk create service clusterip vweb --tcp=80 >/dev/null
+  VWEB_IP=$(vk get service vweb -o jsonpath='{.spec.clusterIP}')
+  check "a virtual Service created is answered within 5 s" poll 5 equals "$VWEB_IP" -- short "vweb.default.svc.$Z" A
+  check "its PTR names it" equals "vweb.default.svc.$Z." -- short -x "$VWEB_IP"
+  cat <<YAML | vk apply -f - >/dev/null
+apiVersion: v1
+kind: Service
+metadata: {name: vdb, namespace: default}
+spec: {clusterIP: None, ports: [{name: pg, port: 5432}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: vdb, namespace: default}
+subsets: [{addresses: [{ip: 192.0.2.31, hostname: vdb-0}], ports: [{name: pg, port: 5432}]}]
+YAML
+  check "a virtual headless Service's endpoint hostname is answered" poll 5 equals 192.0.2.31 -- short "vdb-0.vdb.default.svc.$Z" A
+  vk delete service vweb >/dev/null
+  check "a virtual Service deleted is NXDOMAIN within 5 s" poll 5 equals NXDOMAIN -- status "vweb.default.svc.$Z" A
+  check "names outside go to its --dns-upstream (REFUSED by that one)" equals REFUSED -- status "example.test" A
+  check "the syncer's DNS counters are on /metrics" \
+    bash -c "[ \"\$(curl -sf $URL/metrics | awk '\$1 == \"vcluster_syncer_dns_responses_total{rcode=\\\"NXDOMAIN\\\"}\" {print \$2}')\" -ge 2 ]"
+  check "SIGTERM stops the syncer cleanly (exit 0)" stop_pid "$SYNCER_PID"
+  check "SIGTERM stops vcluster-dns --upstream none (exit 0)" stop_pid "$PID_NONE"
+else
+  echo "# skip: no SYNCER PLUGIN arguments: the syncer's --dns-address listener is not tested"
+fi
 summary
