@@ -7,13 +7,17 @@
 # from the engine's caches of the virtual cluster), and the memory the data and the DNS server add. Prints
 # one table; asserts nothing. Figures measured here: core/dns/README.md, "Figures".
 #
-# Usage: bench/dns.sh [--build DIR] [--seconds 10] [--rate 20000] [--clients 8] [--no-syncer] [--nice N] [--out DIR]
+# Usage: bench/dns.sh [--build DIR] [--seconds 10] [--rate 20000] [--clients 8] [--no-syncer] [--plugin SO]
+#                     [--nice N] [--out DIR]
 #   --build DIR     the build directory with core/dns/vcluster-dns (and core/syncer/vcluster-syncer,
 #                   tests/plugins/cmsync/libvcp-cmsync.so for the syncer rows); default build
 #   --seconds S     each saturation run lasts S seconds (default 10)
 #   --rate R        the latency runs send R queries/s (default 20000), below saturation: latency, not queueing
 #   --clients C     dnsperf clients (sockets) of the saturation runs (default 8), 100 queries in flight each
 #   --no-syncer     only the standalone server
+#   --plugin SO     the syncer's plugin (default the cmsync test plugin, which watches no Service); with
+#                   plugins/services/libvcp-services.so the syncer holds the Service and Endpoints caches
+#                   anyway (and copies the 1,000 Services to the host first), so the DNS adds only its zone
 #   --nice N        run the server and dnsperf at this niceness, e.g. -10 on a machine shared with other work
 #                   (root only for negative values); the clusters and the data stay at the default
 #   --out DIR       keep the logs, query files and dnsperf outputs there (default: a new /tmp/vc-dnsbench.* dir)
@@ -24,7 +28,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../tests/integration/lib.sh"
 
-BUILD=$ROOT/build SECONDS_RUN=10 RATE=20000 CLIENTS=8 WITH_SYNCER=1 OUT="" NICE=0
+BUILD=$ROOT/build SECONDS_RUN=10 RATE=20000 CLIENTS=8 WITH_SYNCER=1 OUT="" NICE=0 PLUGIN=""
 while (($#)); do
   case $1 in
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
@@ -34,6 +38,7 @@ while (($#)); do
     --no-syncer) WITH_SYNCER=0; shift ;;
     --out) OUT=$2; shift 2 ;;
     --nice) NICE=$2; shift 2 ;;
+    --plugin) PLUGIN=$(realpath "$2"); shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "dns.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -42,7 +47,7 @@ done
 mkdir -p "$OUT"
 DNS=$BUILD/core/dns/vcluster-dns
 SYNCER=$BUILD/core/syncer/vcluster-syncer
-CMSYNC=$BUILD/tests/plugins/cmsync/libvcp-cmsync.so
+CMSYNC=${PLUGIN:-$BUILD/tests/plugins/cmsync/libvcp-cmsync.so}
 [ -x "$DNS" ] || { echo "dns.sh: $DNS is missing; build it: ninja -C $BUILD core/dns/vcluster-dns" >&2; exit 1; }
 if ((WITH_SYNCER)) && { [ ! -x "$SYNCER" ] || [ ! -e "$CMSYNC" ]; }; then
   echo "dns.sh: $SYNCER or $CMSYNC is missing (ninja -C $BUILD core/syncer/vcluster-syncer tests/plugins/cmsync/libvcp-cmsync.so); or --no-syncer" >&2
@@ -194,7 +199,9 @@ if ((WITH_SYNCER)); then
       --virtual-kubeconfig "$KC_virt" --host-kubeconfig "$KC_host" --plugins "$CMSYNC" \
       --status-address "127.0.0.1:$port" "$@"
     SYNCER_PID=$LAST_PID
-    poll 60 curl -sf "$URL/readyz" -o /dev/null
+    poll 60 curl -sf "$URL/readyz" -o /dev/null || return 1
+    # A plugin with work to do (the services plugin copies the Services to the host): until it is done.
+    syncer_quiet 180
   }
   run_syncer nodns || { echo "dns.sh: the syncer did not become ready: $(tail -3 "$OUT/syncer-nodns.log")" >&2; exit 1; }
   sleep 3
@@ -208,7 +215,7 @@ if ((WITH_SYNCER)); then
   sleep 3
   S1=$(rss_kib "$SYNCER_PID")
   row "syncer RSS without --dns-address" "$(mib "$S0") MiB"
-  row "syncer RSS with --dns-address" "$(mib "$S1") MiB (+$(mib $((S1 - S0))) MiB: DNS with its Service/Endpoints caches)"
+  row "syncer RSS with --dns-address" "$(mib "$S1") MiB (+$(mib $((S1 - S0))) MiB: what --dns-address adds)"
   query_file "$KC_virt" "$OUT/queries-virt.txt"
   perf "$SPORT" "$OUT/queries-virt.txt" syncer "$SYNCER_PID"
   row "syncer listener: queries/s (saturation)" "$QPS (lost $LOST; $RCODES)"
@@ -222,5 +229,5 @@ fi
 
 echo
 echo "# load average before the last run: $LOAD"
-echo "# bench/dns.sh: $((CLUSTERIP + HEADLESS)) Services, $((HEADLESS * ADDRS)) endpoint addresses; dnsperf -c $CLIENTS, ${SECONDS_RUN}s; server: ${SERVER_CPU[*]}; $(nproc) CPUs; out $OUT"
+echo "# bench/dns.sh: syncer plugin $(basename "$CMSYNC"); $((CLUSTERIP + HEADLESS)) Services, $((HEADLESS * ADDRS)) endpoint addresses; dnsperf -c $CLIENTS, ${SECONDS_RUN}s; server: ${SERVER_CPU[*]}; $(nproc) CPUs; out $OUT"
 printf '%s\n' "${ROWS[@]}" | tee "$OUT/table.txt"
