@@ -271,6 +271,9 @@ vcp_status on_init(const vcp_host_api* api, vcp_host_ctx* ctx, void** state) {
       delete st;
       return VCP_ERROR;
     }
+    if (st->cfg.kubelet_port != 0)
+      st->host.log(VCP_LOG_INFO, "virtual nodes advertise the kubelet endpoint " + st->cfg.kubelet_ip + ":" +
+                                     std::to_string(st->cfg.kubelet_port) + " (sync.nodes.kubeletAddress)");
     if (st->cfg.mode != Mode::kReal && st->cfg.sync_node_changes) {
       st->host.log(VCP_LOG_WARN,
                    "sync.nodes.syncNodeChanges has no effect without sync.nodes.enabled: fake nodes are not "

@@ -93,18 +93,19 @@ HIP=$(hk get pods -l app=nettool-host -o jsonpath='{.items[0].status.podIP}')
 VPOD_HOST=$VPOD-x-default-x-$VC
 echo "# virtual pod $VPOD ($VIP, host pod $VPOD_HOST), host pod $HPOD ($HIP)"
 check "the virtual pod's IP is its host pod's" test "$VIP" = "$(hk -n "$NS" get pod "$VPOD_HOST" -o jsonpath='{.status.podIP}')"
-# The virtual pod's container is its host pod's: `kubectl exec` on the host reaches it.
-in_virtual() { hk -n "$NS" exec "$VPOD_HOST" -- "$@"; }
+# `kubectl exec` in the virtual cluster, as the seed types it: the virtual API server asks the virtual node's
+# kubelet, which is the syncer's kubelet endpoint, relaying to the host pod through the host API server.
+in_virtual() { vk exec deploy/nettool-virtual -- "$@"; }
 in_host() { hk exec "deploy/nettool-host" -- "$@"; }
 welcome() { "$@" 2>/dev/null | grep -q 'Welcome to nginx!'; }
-check "ping from the virtual pod to the host pod ($HIP)" bash -c 'kubectl --context "$1" -n "$2" exec "$3" -- ping -c 1 -W 3 "$4" | grep -q "1 packets received"' _ "$HOSTCTX" "$NS" "$VPOD_HOST" "$HIP"
+check "virtual: kubectl exec deploy/nettool-virtual -- ping the host pod ($HIP)" bash -c 'kubectl --context "$1" exec deploy/nettool-virtual -- ping -c 1 -W 3 "$2" | grep -q "1 packets received"' _ "$CTX" "$HIP"
 check "ping from the host pod to the virtual pod ($VIP)" bash -c 'kubectl --context "$1" exec deploy/nettool-host -- ping -c 1 -W 3 "$2" | grep -q "1 packets received"' _ "$HOSTCTX" "$VIP"
 check "curl from the virtual pod to the host pod by IP: Welcome to nginx!" poll 20 welcome in_virtual curl -sS --max-time 5 "http://$HIP/"
 check "curl from the host pod to the virtual pod by IP: Welcome to nginx!" poll 20 welcome in_host curl -sS --max-time 5 "http://$VIP/"
 
 DNS_SVC_IP=$(hk -n "$NS" get service "$DNS_HOST_SVC" -o jsonpath='{.spec.clusterIP}')
 check "the virtual pod's resolv.conf names kube-dns's host copy ($DNS_SVC_IP)" \
-  bash -c 'kubectl --context "$1" -n "$2" exec "$3" -- cat /etc/resolv.conf | grep -qx "nameserver $4"' _ "$HOSTCTX" "$NS" "$VPOD_HOST" "$DNS_SVC_IP"
+  bash -c 'kubectl --context "$1" exec deploy/nettool-virtual -- cat /etc/resolv.conf | grep -qx "nameserver $2"' _ "$CTX" "$DNS_SVC_IP"
 
 # --- 4.2.1: a host Service made visible in the virtual cluster -------------------------------------------
 check "host: kubectl expose deployment nettool-host --port=80 --target-port=80" \
