@@ -273,6 +273,19 @@ check "--upstream none: the ExternalName's CNAME is given without the outside ta
 check "EDNS version 1 is BADVERS (RFC 6891)" equals BADVERS -- status +edns=1 +noednsnegotiation "web.$S" A
 check "an opcode other than QUERY (STATUS) is NOTIMP" equals NOTIMP -- status +opcode=2 "web.$S" A
 
+# --resolv-conf: the nameservers of the file (port 53); one that is the server's own address is left out.
+printf 'search example.test\nnameserver 192.0.2.53\nnameserver 127.0.0.1\noptions ndots:5\n' >"$WORK/resolv.conf"
+check "vcluster-dns --resolv-conf syncs" start_dns RC --resolv-conf "$WORK/resolv.conf"
+check "it forwards to the file's nameservers" grep -q 'other names go to 192.0.2.53:53, 127.0.0.1:53$' "$WORK/dns-RC.log"
+check "SIGTERM stops it (exit 0)" stop_pid "$PID_RC"
+SELF=$(free_port)
+start_bg "$WORK/dns-SELF.log" "$DNS" --address "127.0.0.1:$SELF" --kubeconfig "$KC_host" --upstream "127.0.0.1:$SELF"
+PID_SELF=$LAST_PID
+check "an upstream that is the server's own address is left out (no forwarding loop): none" \
+  poll 30 "grep -qs 'other names go to none$' '$WORK/dns-SELF.log'"
+check "so an outside name is REFUSED there, not looped" equals REFUSED -- status "@$SELF" "example.test" A
+check "SIGTERM stops it (exit 0)" stop_pid "$PID_SELF"
+
 # ---- truncation --------------------------------------------------------------------------------------
 count_a() { d "$@" +noall +answer | awk '$4 == "A"' | wc -l; }
 check "UDP (EDNS 1232): a $BIG-endpoint headless answer is truncated (tc)" has_flag tc +notcp +ignore "big.$S" A
