@@ -221,6 +221,11 @@ void Server::process(std::string_view query, const Client& c) {
   }
   Zone::Where where = zone_->classify(question.name);
   if (where != Zone::Where::kOutside) {
+    if (!zone_->synced()) {
+      // Not every Service is known yet: no authoritative answer (the client tries again, or another server).
+      r.header.rcode = kServFail;
+      return respond(r, max_size, c);
+    }
     ZoneAnswer za;
     zone_->answer(question, max_size, &za);
     r.header.aa = true;

@@ -83,6 +83,11 @@ class Zone {
   uint64_t rejected() const { return rejected_; }
   // Bumped on every change; the SOA serial.
   uint32_t serial() const { return serial_; }
+  // Whether the zone holds every Service and Endpoints yet (its feed's first list is in). Until then the
+  // server answers the zone's names SERVFAIL: an NXDOMAIN from a half-filled zone would be cached by the
+  // clients as the truth. A zone is synced unless its feeder says otherwise.
+  void set_synced(bool synced) { synced_ = synced; }
+  bool synced() const { return synced_; }
 
  private:
   struct Port {
@@ -153,6 +158,7 @@ class Zone {
   std::unordered_multimap<Ip, PtrRef, IpHash> ptr_;
   uint32_t serial_ = 1;
   uint64_t rejected_ = 0;
+  bool synced_ = true;
 };
 
 }  // namespace vc::dns

@@ -163,6 +163,16 @@ lacks_flag() { ! has_flag "$@"; }
 Z=cluster.local
 S=$NS.svc.$Z
 
+# Before its first list the zone is not the cluster: its names are SERVFAIL (an NXDOMAIN would be cached by
+# the clients), not NXDOMAIN. An API server that does not answer keeps vcluster-dns there.
+sed -E 's#server: https://127\.0\.0\.1:[0-9]+#server: https://127.0.0.1:9#' "$KC_host" >"$WORK/unreachable.kubeconfig"
+UNSYNCED=$(free_port)
+start_bg "$WORK/dns-UNSYNCED.log" "$DNS" --address "127.0.0.1:$UNSYNCED" --kubeconfig "$WORK/unreachable.kubeconfig" --upstream none
+PID_UNSYNCED=$LAST_PID
+check "before its caches are synced vcluster-dns answers the zone's names SERVFAIL" \
+  poll 10 equals SERVFAIL -- status "@$UNSYNCED" "kubernetes.default.svc.cluster.local" A
+check "SIGTERM stops it (exit 0)" stop_pid "$PID_UNSYNCED"
+
 # ---- A, AAAA, TTL -------------------------------------------------------------------------------------
 check "A of a ClusterIP Service is its ClusterIP ($WEB_IP)" equals "$WEB_IP" -- short "web.$S" A
 check "the answer is authoritative (aa)" has_flag aa "web.$S" A

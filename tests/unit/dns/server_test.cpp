@@ -248,6 +248,31 @@ TEST_CASE("UDP: answers from the zone, authoritative, with the question echoed")
   }
 }
 
+TEST_CASE("a zone not synced yet answers its names SERVFAIL, not NXDOMAIN; outside names are unaffected") {
+  Loop l;
+  {
+    Dns d(&l, "cluster.local");
+    fill(&d.zone);
+    d.zone.set_synced(false);
+    Message a = ask_udp(l, d.port(), query("nope.default.svc.cluster.local", kTypeA, 0x5151));
+    CHECK(a.header.id == 0x5151);
+    CHECK(a.header.rcode == kServFail);
+    CHECK_FALSE(a.header.aa);
+    CHECK(a.answers.empty());
+    CHECK(a.authority.empty());
+    a = ask_udp(l, d.port(), query("web.default.svc.cluster.local", kTypeA));
+    CHECK(a.header.rcode == kServFail);
+    a = ask_udp(l, d.port(), query("www.example.com", kTypeA));
+    CHECK(a.header.rcode == kRefused);  // no upstream: as before
+    d.zone.set_synced(true);
+    a = ask_udp(l, d.port(), query("nope.default.svc.cluster.local", kTypeA));
+    CHECK(a.header.rcode == kNXDomain);
+    a = ask_udp(l, d.port(), query("web.default.svc.cluster.local", kTypeA));
+    CHECK(a.header.rcode == kNoError);
+    CHECK(a.header.aa);
+  }
+}
+
 TEST_CASE("EDNS0: a 1232-byte payload offered; TC when the answer does not fit; the TCP retry gets it all") {
   Loop l;
   {
