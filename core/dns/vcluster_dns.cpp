@@ -145,10 +145,14 @@ int main(int argc, char** argv) {
   app.endpoints = std::make_unique<informer::Informer>(app.loop, app.client.get(), dns::endpoints_gvr(), io);
   app.services->add_handlers(dns::service_handlers(app.dns->zone()));
   app.endpoints->add_handlers(dns::endpoints_handlers(app.dns->zone()));
+  // Names of the zone are SERVFAIL until both informers have listed (no NXDOMAIN from a half-filled zone).
+  app.dns->zone()->set_synced(false);
   auto synced = std::make_shared<int>(2);
   auto one = [synced, &app] {
-    if (--*synced == 0)
+    if (--*synced == 0) {
+      app.dns->zone()->set_synced(true);
       log().info("caches synced: answering from {} Services", app.dns->zone()->services());
+    }
   };
   app.services->on_synced(one);
   app.endpoints->on_synced(one);
@@ -161,8 +165,10 @@ int main(int argc, char** argv) {
   uv_signal_init(app.loop, &app.sigterm);
   uv_signal_init(app.loop, &app.sigint);
   app.sigterm.data = app.sigint.data = &app;
-  uv_signal_start(&app.sigterm, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data)); }, SIGTERM);
-  uv_signal_start(&app.sigint, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data)); }, SIGINT);
+  uv_signal_start(
+      &app.sigterm, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data)); }, SIGTERM);
+  uv_signal_start(
+      &app.sigint, [](uv_signal_t* h, int) { shutdown(static_cast<App*>(h->data)); }, SIGINT);
   uv_run(app.loop, UV_RUN_DEFAULT);
   return 0;
 }
