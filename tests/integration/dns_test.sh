@@ -4,7 +4,9 @@
 # the Kubernetes DNS specification (A, AAAA, headless, endpoint hostnames, SRV, ExternalName CNAME, PTR,
 # pod names), NXDOMAIN vs NODATA with the SOA, the TTLs, case-insensitivity, another cluster domain, live
 # updates, truncation over UDP and the full answer over TCP, forwarding through a loopback upstream (a
-# second vcluster-dns with another domain), --upstream none, and junk that must not hurt the server.
+# second vcluster-dns with another domain; its cache and its failure), --upstream none, --resolv-conf, no
+# forwarding to itself, SERVFAIL before the caches are synced, CNAME loops, TCP pipelining and limits, and
+# junk that must not hurt the server.
 #
 # With SYNCER and PLUGIN (a plugin that watches no Service, e.g. the cmsync test plugin), the same server on the
 # syncer's loop too (--dns-address): the virtual cluster's Services from the engine's caches, live.
