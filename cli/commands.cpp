@@ -362,6 +362,11 @@ std::vector<OwnedResource> owned_resources(const std::vector<plugin::LoadedPlugi
       {"", "v1", "persistentvolumeclaims", true},
       {"networking.k8s.io", "v1", "ingresses", true},
       {"networking.k8s.io", "v1", "networkpolicies", true},
+      // Cluster-scoped copies (the storage plugin's, vcluster-behaviour.md §1.3): StorageClasses made from
+      // virtual ones (sync.storageclasses) and PVs made from virtual PVs; delete takes only those whose name
+      // is the translation of their object-name annotation, never a host PV the syncer merely imported.
+      {"storage.k8s.io", "v1", "storageclasses", false},
+      {"", "v1", "persistentvolumes", false},
   };
   for (auto& p : plugins)
     for (auto& r : p.resources) {
@@ -372,6 +377,14 @@ std::vector<OwnedResource> owned_resources(const std::vector<plugin::LoadedPlugi
       if (!dup) out.push_back({r.group, r.version, r.resource, r.namespaced});
     }
   return out;
+}
+
+bool is_translated_cluster_copy(const json::Value& item, const State& s) {
+  if (!naming::is_managed_cluster_object(item, s.namespace_, s.name)) return false;
+  const json::Value* nv = item.at({"metadata", "name"});
+  const json::Value* ov = item.at({"metadata", "annotations", "vcluster.loft.sh/object-name"});
+  if (nv == nullptr || ov == nullptr || !ov->is_string()) return false;
+  return nv->string_or("") == naming::physical_name_cluster_scoped(ov->as_string(), s.namespace_, s.name);
 }
 
 Error delete_owned_objects(KubeSync& host, const State& s, std::string* counts) {
@@ -393,6 +406,7 @@ Error delete_owned_objects(KubeSync& host, const State& s, std::string* counts) 
         const json::Value* nv = item.at({"metadata", "name"});
         std::string name(nv != nullptr ? nv->string_or("") : "");
         if (name.empty()) continue;
+        if (!r.namespaced && !is_translated_cluster_copy(item, s)) continue;
         kube::Result dr =
             host.remove(g, r.namespaced ? s.namespace_ : "", name, R"({"propagationPolicy":"Background"})");
         if (!dr.ok() && !dr.not_found())

@@ -42,6 +42,9 @@ std::vector<OwnedResource> owned_resources(const std::vector<plugin::LoadedPlugi
 // cluster-scoped ones labelled with the cluster marker), for every owned resource. `counts` says what was
 // removed ("3 pods, 2 secrets"). Resources the host does not serve are skipped.
 Error delete_owned_objects(KubeSync& host, const State& s, std::string* counts);
+// A cluster-scoped host object this vcluster made from a virtual one: the cluster marker, and a name that is
+// the translation of its object-name annotation (a host PV the storage plugin only imported is neither).
+bool is_translated_cluster_copy(const json::Value& item, const State& s);
 
 // Deletes the host pods the syncer created (pause); returns their names.
 Error delete_host_pods(KubeSync& host, const State& s, std::vector<std::string>* names);

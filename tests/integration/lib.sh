@@ -51,11 +51,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # start_cluster NAME ROLE: starts a bed cluster under $WORK; sets KC_<NAME> to its kubeconfig.
-start_cluster() {
+start_cluster() { # start_cluster NAME ROLE [EXTRA cluster start FLAGS...]
   local name=$1 role=$2 dir=$WORK/$1
+  shift 2
   _clusters+=("$dir")
   local kc
-  kc=$("$CLUSTER" start "$name-$$" --role "$role" --dir "$dir") || { not_ok "start $role cluster $name"; summary; exit 1; }
+  kc=$("$CLUSTER" start "$name-$$" --role "$role" --dir "$dir" "$@") || { not_ok "start $role cluster $name"; summary; exit 1; }
   printf -v "KC_$name" '%s' "$kc"
 }
 

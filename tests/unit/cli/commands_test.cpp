@@ -1,8 +1,10 @@
-// Command helpers that need no cluster: which host pods count as back after a resume.
+// Command helpers that need no cluster: which host pods count as back after a resume, which cluster-scoped
+// host objects delete takes.
 #include <doctest/doctest.h>
 
 #include "cli/commands.hpp"
 #include "json/json.hpp"
+#include "naming/naming.hpp"
 
 namespace {
 
@@ -49,4 +51,32 @@ TEST_CASE("the DNS listener is this machine's address inside a host node's pod r
   CHECK(dns_listener_ip({}, {"127.0.0.1", "10.88.0.1"}) == "127.0.0.1");
   CHECK(dns_listener_ip({"10.88.0.0"}, {"10.88.0.1"}) == "127.0.0.1");
   CHECK(dns_listener_ip({"fd00:10::/64"}, {"10.88.0.1"}) == "127.0.0.1");
+}
+
+// The failure this provokes: `vcluster delete` of a vcluster run with the seed's sync-storage.yaml left the
+// host copy of its StorageClass behind (cluster-scoped copies were not in the owned list), and deleting every
+// host PV with the cluster marker would have removed PVs the storage plugin only imported.
+TEST_CASE("delete takes a cluster-scoped host object only when it is a translated copy") {
+  vc::cli::State s;
+  s.name = "vc";
+  s.namespace_ = "vcluster-vc";
+  const std::string marker = vc::naming::cluster_marker(s.namespace_, s.name);
+  const std::string copy = vc::naming::physical_name_cluster_scoped("fast", s.namespace_, s.name);
+  auto obj = [&](const std::string& name, const std::string& label, const std::string& object_name) {
+    auto v = vc::json::parse(
+        R"({"metadata":{"name":")" + name + R"(","labels":{"vcluster.loft.sh/managed-by":")" + label +
+        R"("},"annotations":{"vcluster.loft.sh/object-name":")" + object_name + R"("}}})");
+    REQUIRE(v);
+    return std::move(*v);
+  };
+  CHECK(vc::cli::is_translated_cluster_copy(obj(copy, marker, "fast"), s));
+  // An imported host PV: our marker, but its own host name.
+  CHECK_FALSE(vc::cli::is_translated_cluster_copy(obj("pvc-1234", marker, "pvc-1234"), s));
+  // Another vcluster's copy, or a name that does not match the annotation.
+  CHECK_FALSE(vc::cli::is_translated_cluster_copy(
+      obj(copy, vc::naming::cluster_marker("vcluster-other", "other"), "fast"), s));
+  CHECK_FALSE(vc::cli::is_translated_cluster_copy(obj(copy, marker, "slow"), s));
+  auto bare = vc::json::parse(R"({"metadata":{"name":"x","labels":{"vcluster.loft.sh/managed-by":"m"}}})");
+  REQUIRE(bare);
+  CHECK_FALSE(vc::cli::is_translated_cluster_copy(*bare, s));
 }
