@@ -10,7 +10,7 @@
 namespace vc::engine {
 
 const std::vector<std::string>& default_plugins() {
-  static const std::vector<std::string> d = {"pods", "services", "nodes"};
+  static const std::vector<std::string> d = {"pods", "services", "nodes", "storage", "networkpolicy"};
   return d;
 }
 

@@ -20,7 +20,7 @@ Flags:
   --host-kubeconfig PATH       kubeconfig of the host cluster (default: $KUBECONFIG, ~/.kube/config, in-cluster)
   --host-context NAME          context in it
   -f, --values FILE            vcluster values file; repeat to merge (later files win)
-  --plugins a,b,c              plugins to run, by name or path (default: pods,services,nodes)
+  --plugins a,b,c              plugins to run, by name or path (default: pods,services,nodes,storage,networkpolicy)
   --plugin-dir DIR             extra directory to find libvcp-<name>.so in; repeatable
   --log-level LEVEL            trace, debug, info, warn, error (default info)
   --log-format text|json       (default text)

@@ -224,7 +224,12 @@ int main(int argc, char** argv) {
   s.creation_hold_max = std::chrono::seconds(f.creation_hold);
   app.eng = std::make_unique<engine::Engine>(app.loop, app.virt.get(), app.host.get(), s, &app.values);
   // The first lists are the largest transient memory of a run: give it back once they are applied.
-  app.eng->on_ready = [] { malloc_trim(0); };
+  app.eng->on_ready = [&app] {
+    // The DNS zone is complete once the caches are: until then its names are SERVFAIL (not an NXDOMAIN
+    // that clients would cache).
+    if (app.dns) app.dns->zone()->set_synced(true);
+    malloc_trim(0);
+  };
   std::string names;
   for (auto& p : plugins) {
     names += (names.empty() ? "" : ", ") + p.name + " " + p.version;
@@ -245,6 +250,7 @@ int main(int argc, char** argv) {
       log().error("{}", err.message);
       return 1;
     }
+    app.dns->zone()->set_synced(false);  // until the engine's caches are synced (on_ready)
     app.eng->watch_cache(VCP_SIDE_VIRTUAL, dns::services_gvr(), dns::service_handlers(app.dns->zone()));
     app.eng->watch_cache(VCP_SIDE_VIRTUAL, dns::endpoints_gvr(), dns::endpoints_handlers(app.dns->zone()));
     log().info("serving DNS for {} on {}:{} (UDP and TCP); other names go to {}", s.cluster_domain,
