@@ -126,14 +126,17 @@ const std::vector<KeySpec>& core_keys() {
       {"isolation.enabled",
        KeyType::kBool,
        "false",
-       "Enforces isolation.podSecurityStandard on synced pods (what vcluster create --isolate sets).",
+       "Enforces isolation.podSecurityStandard on synced pods (what vcluster create --isolate sets): a pod "
+       "that fails is not synced and gets a Warning event naming each failing check.",
        {},
        "core",
        {}},
       {"isolation.podSecurityStandard",
        KeyType::kString,
        "baseline",
-       "Pod Security Standard a virtual pod must meet to be synced while isolation is enabled.",
+       "Pod Security Standard a virtual pod must meet to be synced while isolation is enabled "
+       "(pod-security-admission's checks at version latest, init and ephemeral containers included; "
+       "privileged checks nothing).",
        {},
        "core",
        {"privileged", "baseline", "restricted"}},

@@ -24,6 +24,7 @@
 #include "events.hpp"
 #include "host.hpp"
 #include "json/json.hpp"
+#include "pss.hpp"
 #include "refs.hpp"
 #include "translate.hpp"
 
@@ -105,6 +106,8 @@ struct PodOps {
   std::string group;  // "<vns>/<shard base>"
   int shard = -1;
   bool token_ready = false;
+  // The Pod Security message last reported for this pod while its host pod exists (see sync_pod).
+  std::string pss_refused;
 };
 
 // A token on its way into a shard, and the pod it is for.
@@ -287,7 +290,7 @@ bool in_flight(const Host& host, uint64_t& id) {
 // 2.2 MB of empty entries).
 bool idle(const PodOps& ops) {
   return ops.delete_host == 0 && ops.delete_virtual == 0 && ops.bind == 0 && ops.bound_to.empty() &&
-         ops.token_requests.empty() && ops.tokens.empty() && ops.shard < 0;
+         ops.token_requests.empty() && ops.tokens.empty() && ops.shard < 0 && ops.pss_refused.empty();
 }
 
 // Drops a pod's entry in st.ops when it holds nothing (the hooks create one with operator[]).
@@ -903,6 +906,16 @@ vcp_status sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
       delete_pod(st, ops.delete_virtual, VCP_SIDE_VIRTUAL, vns, vname, 0, vuid, vns, vname);
       return VCP_NO_CHANGE;
     }
+    // §3.7 gate 2: under isolation a pod that fails the Pod Security Standard is not synced. The engine
+    // turns VCP_REFUSED into one Warning SyncError event on the virtual pod and does not retry the key until
+    // the pod changes; the pod stays Pending.
+    if (cfg.pod_security) {
+      std::vector<PssViolation> violations = pss_check(*vpod, *cfg.pod_security);
+      if (!violations.empty()) {
+        host.set_error("Pod " + vname + " is forbidden: " + pss_message(*cfg.pod_security, violations));
+        return VCP_REFUSED;
+      }
+    }
     // §3.7 gate 3. The tenant may name a node that the selector keeps out of the virtual cluster; such a pod
     // waits until the node shows there, as vcluster's enforced selector does (it warns and looks again every
     // 15 s). Only with real nodes: fake nodes appear only after a pod runs on them.
@@ -951,6 +964,19 @@ vcp_status sync_pod(State& st, const vcp_sync_args* args, vcp_buf* out) {
     delete_pod(st, ops.delete_host, VCP_SIDE_HOST, str(args->target_namespace), str(args->target_name), grace,
                str_at(*hpod, {"metadata"}, "uid"), vns, vname);
     return VCP_NO_CHANGE;
+  }
+  // §3.8 step 7: a pod synced before (isolation turned on since, or an ephemeral container added) that fails
+  // the standard keeps its host pod, but no update is forwarded; its Warning is emitted once per message.
+  if (cfg.pod_security) {
+    std::vector<PssViolation> violations = pss_check(*vpod, *cfg.pod_security);
+    if (!violations.empty()) {
+      std::string msg = "Pod " + vname + " is forbidden: " + pss_message(*cfg.pod_security, violations);
+      if (msg == ops.pss_refused) return VCP_NO_CHANGE;
+      ops.pss_refused = std::move(msg);
+      host.set_error(ops.pss_refused);
+      return VCP_REFUSED;
+    }
+    ops.pss_refused.clear();
   }
   write(host, out, translate_pod_update(host, cfg, *vpod, *hpod, namespace_labels(host, vns)));
   return VCP_OK;

@@ -392,6 +392,13 @@ Config read_config(const Host& host) {
       }
     }
   }
+  if (parse_bool(host.config("isolation.enabled"), false)) {
+    const std::string level = host.config("isolation.podSecurityStandard").value_or("baseline");
+    cfg.pod_security = parse_pss_level(level.empty() ? "baseline" : level);
+    if (!cfg.pod_security) {
+      cfg.error = "isolation.podSecurityStandard \"" + level + "\" is not privileged, baseline or restricted";
+    }
+  }
   cfg.real_nodes = parse_bool(host.config("sync.nodes.enabled"), false);
   cfg.enable_scheduler = parse_bool(host.config("sync.nodes.enableScheduler"), false);
   if (auto raw = host.config("sync.nodes.nodeSelector"); raw && !raw->empty()) {

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "host.hpp"
 #include "json/json.hpp"
+#include "pss.hpp"
 
 namespace vcp_pods {
 
@@ -29,6 +31,9 @@ struct Config {
   vc::json::Value node_selector = vc::json::Value::object();
   vc::json::Value node_selector_expressions = vc::json::Value::array();
   bool has_node_selector() const { return !node_selector.empty() || !node_selector_expressions.empty(); }
+  // isolation.enabled: the Pod Security Standard (isolation.podSecurityStandard) every pod must meet to be
+  // synced (pss.hpp); nullopt when isolation is off.
+  std::optional<PssLevel> pod_security;
   std::string error;  // a sentence naming the malformed key, when parsing failed
 };
 

@@ -1575,3 +1575,76 @@ TEST_CASE("event names keep their suffix; names not derived from the pod's are k
             "web-x-shop-x-my-vcluster again",
             p) == "Successfully assigned shop/web to node-a; web again");
 }
+
+// --- Pod Security Standards under isolation (§3.7 gate 2, §8.2; the checks are tested in pss_test.cpp)
+// ------
+
+TEST_CASE(
+    "isolation: a pod failing the standard is refused with the admission message and nothing is written") {
+  Harness h;
+  h.host.config["isolation.enabled"] = "true";
+  h.host.config["isolation.podSecurityStandard"] = "baseline";
+  h.restart();
+  h.load_objects(golden_dir() + "/nginx.host-objects.json");
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
+  (*vpod.at({"spec"}))["hostNetwork"] = true;
+  (*vpod.at({"spec"}))["containers"].array_ptr()->at(0)["securityContext"]["privileged"] = true;
+  const std::string cname = vpod.at({"spec"})->find("containers")->items()[0].find("name")->as_string();
+  Result r = h.sync(kPods, vpod);
+  // VCP_REFUSED: the engine emits exactly one Warning SyncError event with this message on the virtual pod
+  // and does not retry the key until the pod changes (vcp/plugin.h); the plugin itself emits none.
+  CHECK(r.status == VCP_REFUSED);
+  CHECK(r.out.empty());
+  CHECK(h.host.writes.empty());
+  CHECK(h.host.emitted.empty());
+  CHECK(h.host.last_error ==
+        "Pod nginx-deployment-5fbdf85c67-42rmp is forbidden: pod violates PodSecurity "
+        "\"baseline:latest\": host namespaces (hostNetwork=true), privileged (container \"" +
+            cname + "\" must not set securityContext.privileged=true)");
+}
+
+TEST_CASE(
+    "isolation: a compliant pod is synced exactly as without isolation; privileged lets everything through") {
+  {
+    Harness h;
+    h.host.config["isolation.enabled"] = "true";
+    h.host.config["isolation.podSecurityStandard"] = "baseline";
+    h.restart();
+    run_golden(h, "nginx");
+  }
+  for (const char* level_or_off : {"privileged", "off"}) {
+    CAPTURE(level_or_off);
+    Harness h;
+    h.host.config["isolation.enabled"] = std::string(level_or_off) == "off" ? "false" : "true";
+    h.host.config["isolation.podSecurityStandard"] =
+        std::string(level_or_off) == "off" ? "restricted" : level_or_off;
+    h.restart();
+    h.load_objects(golden_dir() + "/nginx.host-objects.json");
+    Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
+    (*vpod.at({"spec"}))["hostPID"] = true;
+    (*vpod.at({"spec"}))["containers"].array_ptr()->at(0)["securityContext"]["privileged"] = true;
+    Result r = h.sync(kPods, vpod);
+    INFO("plugin error: " << h.host.last_error);
+    CHECK(r.status == VCP_OK);
+    CHECK(parse_or_fail(r.out).at({"spec", "hostPID"}) != nullptr);
+  }
+}
+
+TEST_CASE(
+    "isolation: a synced pod that fails later keeps its host pod, gets no update, and is reported once") {
+  Harness h;
+  Value created = run_golden(h, "nginx");
+  h.host.config["isolation.enabled"] = "true";
+  h.host.config["isolation.podSecurityStandard"] = "restricted";
+  h.restart();
+  Value vpod = parse_or_fail(slurp(golden_dir() + "/nginx.virtual.json"));
+  (*vpod.at({"spec"}))["activeDeadlineSeconds"] = 600;  // an update that would otherwise reach the host
+  Result r = h.sync(kPods, vpod, &created);
+  CHECK(r.status == VCP_REFUSED);
+  CHECK(h.host.last_error.find(
+            "pod violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false") !=
+        std::string::npos);
+  Result again = h.sync(kPods, vpod, &created);
+  CHECK(again.status == VCP_NO_CHANGE);  // the same message: no second Warning
+  CHECK(h.host.writes.empty());          // no delete, no update
+}
