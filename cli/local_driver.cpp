@@ -294,6 +294,10 @@ Error start_syncer(State* s, const std::string& dir, int timeout_seconds) {
           "build a newer vcluster-syncer");
     }
   }
+  if (!s->host_service_cidr.empty() && syncer_has_flag(s->syncer, "--host-service-cidr")) {
+    argv.push_back("--host-service-cidr");
+    argv.push_back(s->host_service_cidr);
+  }
   if (syncer_has_flag(s->syncer, "--kubelet-address")) {
     if (Error e = kubelet_flags(s, dir, &argv)) return e;
   } else {
@@ -719,6 +723,7 @@ int create_local(const Options& o, const std::string& ns) {
   s.bed = bed;
   s.cp_name = bed_name(ns, o.name);
   s.service_cidr = local_cidr;
+  s.host_service_cidr = cidr;
   s.syncer = syncer;
 
   auto rollback = [&](const Error& cause) {

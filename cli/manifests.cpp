@@ -595,6 +595,8 @@ std::vector<Value> render_cluster_manifests(const ManifestOptions& o) {
       "--target-namespace=" + ns,           "--virtual-kubeconfig=/pki/admin.kubeconfig",
       "--values=/etc/vcluster/values.yaml", "--status-address=0.0.0.0:8080"};
   if (!o.plugins.empty()) syncer.push_back("--plugins=" + join(o.plugins, ","));
+  // Selector-less Endpoints may not point into the host's Service range (the services plugin refuses them).
+  if (!o.service_cidr.empty()) syncer.push_back("--host-service-cidr=" + o.service_cidr);
   Value sc = container("syncer", o.syncer_image, syncer);
   sc["ports"].push_back(container_port("status", 8080));
   sc["readinessProbe"] = http_probe("/readyz", 8080, "HTTP", 5, 5, 60);

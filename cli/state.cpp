@@ -110,6 +110,7 @@ json::Value State::to_json() const {
     l["bed"] = bed;
     l["controlPlaneName"] = cp_name;
     l["serviceCIDR"] = service_cidr;
+    if (!host_service_cidr.empty()) l["hostServiceCIDR"] = host_service_cidr;
     l["apiServer"] = api_server;
     json::Value comps = json::Value::array();
     for (auto& c : components) {
@@ -174,6 +175,7 @@ Error State::from_json(const json::Value& v, const std::string& source, State* o
     s.bed = str(*l, "bed");
     s.cp_name = str(*l, "controlPlaneName");
     s.service_cidr = str(*l, "serviceCIDR");
+    s.host_service_cidr = str(*l, "hostServiceCIDR");
     s.api_server = str(*l, "apiServer");
     if (const json::Value* comps = l->find("components"))
       for (auto& e : comps->items())

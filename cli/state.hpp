@@ -59,6 +59,8 @@ struct State {
   std::string bed;           // the control-plane tool used (tests/bed/cluster)
   std::string cp_name;       // the bed cluster's name
   std::string service_cidr;  // the virtual cluster's service range (the host's)
+  // The host's whole Service range (--host-service-cidr: selector-less Endpoints may not point into it).
+  std::string host_service_cidr;
   std::vector<Component> components;
   int syncer_pid = 0;
   int syncer_port = 0;

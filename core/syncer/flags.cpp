@@ -39,6 +39,8 @@ Flags:
   --dns-upstream IP[:PORT]     where names outside the cluster domain go; repeatable; 'none' answers them
                                REFUSED (default: the nameservers of --dns-resolv-conf)
   --dns-resolv-conf PATH       (default /etc/resolv.conf)
+  --host-service-cidr CIDR     the host's Service range: selector-less Endpoints may not point into it
+                               (sync.endpoints.deniedCIDRs, unless a values file sets that)
   -h, --help
 )";
 }
@@ -105,6 +107,7 @@ Error parse_flags(int argc, char** argv, Flags* f) {
       {"--dns-address", str(&f->dns_address)},
       {"--dns-upstream", list(&f->dns_upstreams)},
       {"--dns-resolv-conf", str(&f->dns_resolv_conf)},
+      {"--host-service-cidr", str(&f->host_service_cidr)},
       {"--lease-duration", num("--lease-duration", &f->lease_duration)},
       {"--renew-deadline", num("--renew-deadline", &f->renew_deadline)},
       {"--retry-period", num("--retry-period", &f->retry_period)},

@@ -31,6 +31,9 @@ struct Flags {
   // cluster go to --dns-upstream (repeatable IP[:PORT], or "none") or else the --dns-resolv-conf servers.
   std::string dns_address, dns_resolv_conf = "/etc/resolv.conf";
   std::vector<std::string> dns_upstreams;
+  // --host-service-cidr CIDR: the host's Service range, which selector-less Endpoints may not point into
+  // (fills the services plugin's sync.endpoints.deniedCIDRs unless a values file sets it).
+  std::string host_service_cidr;
   bool help = false;
 };
 

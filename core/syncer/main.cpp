@@ -41,6 +41,8 @@ struct App {
   std::unique_ptr<syncer::StatusServer> status;
   std::unique_ptr<kubelet::Server> kubelet;
   std::unique_ptr<dns::Service> dns;
+  // Values documents the flags filled (fill_key), merged after the -f files.
+  std::vector<std::pair<std::string, std::string>> filled;
   std::unique_ptr<syncer::LeaderElector> leader;
   uv_signal_t sigterm{}, sigint{};
   // Every 10 s, glibc's free pages go back to the system (malloc_trim). A burst parses and drops many
@@ -95,6 +97,31 @@ bool read_text(const std::string& path, std::string* out) {
   return ok;
 }
 
+// Sets a plugin's key from a flag (the nodes plugin's kubeletAddress from --kubelet-address, the services
+// plugin's deniedCIDRs from --host-service-cidr) unless no loaded plugin declares it or a values file set it
+// (an empty string or list counts as unset: the local driver writes every key with its default). `yaml` is
+// the document that sets it, merged after the -f files.
+Error fill_key(App* app, const std::string& key, const std::string& flag, const std::string& yaml) {
+  bool declared = false;
+  for (auto& k : app->values.spec()) declared = declared || k.path == key;
+  if (!declared) return {};
+  auto raw = app->values.get_raw(key);
+  if (raw && !raw->empty() && *raw != "\"\"" && *raw != "[]") return {};
+  std::vector<std::pair<std::string, std::string>> docs;
+  for (auto& file : app->flags.values_files) {
+    std::string text;
+    if (!read_text(file, &text)) return Error(ErrorKind::kIo, "values file " + file + " cannot be read");
+    docs.emplace_back(file, std::move(text));
+  }
+  // The documents earlier flags filled go again, after the files, so that each fill keeps the others.
+  app->filled.emplace_back(flag, yaml);
+  for (auto& d : app->filled) docs.push_back(d);
+  config::Values v;
+  if (Error e = config::Values::load_documents(docs, app->values.spec(), &v)) return e;
+  app->values = std::move(v);
+  return {};
+}
+
 // The kubelet endpoint (--kubelet-address): the virtual API server reaches the virtual nodes' kubelet API
 // here, and the nodes plugin advertises the address on the nodes through its key
 // sync.nodes.kubeletAddress, which the flag fills unless a values file set it (a cluster driver puts a
@@ -127,23 +154,10 @@ Error start_kubelet(App* app, const kube::RestConfig& hcfg) {
   std::string address = ip + ":" + std::to_string(app->kubelet->port());
   log().info("serving the kubelet API of the virtual nodes on {} (relayed to the host API server {})",
              address, hcfg.server);
-  const std::string key = "sync.nodes.kubeletAddress";
-  bool declared = false;
-  for (auto& k : app->values.spec()) declared = declared || k.path == key;
   // A values file that names another address wins; an empty one does not count as set: the local driver
   // writes the effective values (defaults included), so its values.yaml always carries kubeletAddress: "".
-  if (!declared || !app->values.get_string(key).empty()) return {};
-  std::vector<std::pair<std::string, std::string>> docs;
-  for (auto& file : f.values_files) {
-    std::string text;
-    if (!read_text(file, &text)) return Error(ErrorKind::kIo, "values file " + file + " cannot be read");
-    docs.emplace_back(file, std::move(text));
-  }
-  docs.emplace_back("--kubelet-address", "sync:\n  nodes:\n    kubeletAddress: \"" + address + "\"\n");
-  config::Values v;
-  if (Error e = config::Values::load_documents(docs, app->values.spec(), &v)) return e;
-  app->values = std::move(v);
-  return {};
+  return fill_key(app, "sync.nodes.kubeletAddress", "--kubelet-address",
+                  "sync:\n  nodes:\n    kubeletAddress: \"" + address + "\"\n");
 }
 
 }  // namespace
@@ -213,6 +227,12 @@ int main(int argc, char** argv) {
       log().error("{}", err.message);
       return 1;
     }
+  }
+  if (!f.host_service_cidr.empty() &&
+      (err = fill_key(&app, "sync.endpoints.deniedCIDRs", "--host-service-cidr",
+                      "sync:\n  endpoints:\n    deniedCIDRs: [\"" + f.host_service_cidr + "\"]\n"))) {
+    log().error("{}", err.message);
+    return 1;
   }
 
   engine::Settings s;

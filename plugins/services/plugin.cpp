@@ -64,6 +64,11 @@ const vcp_config_key kConfigKeys[] = {
      nullptr},
     {sizeof(vcp_config_key), "sync.endpoints.enabled", VCP_CONF_BOOL, "true",
      "Whether the Endpoints of selector-less virtual Services are synced to the host.", nullptr},
+    {sizeof(vcp_config_key), "sync.endpoints.deniedCIDRs", VCP_CONF_STRING_LIST, "[]",
+     "Address ranges the Endpoints of a selector-less virtual Service may not point at on the host, besides "
+     "loopback and link-local (always refused); the vcluster CLI adds the host's Service range "
+     "(vcluster-syncer --host-service-cidr), so no tenant can aim a host Service at a host Service.",
+     nullptr},
 };
 
 // The first create of a host Service, submitted by the plugin (not returned to the engine) so that a
@@ -844,6 +849,19 @@ vcp_status sync_endpoints(State& st, const vcp_sync_args* args, vcp_buf* out) {
   auto vsvc = host.get(VCP_SIDE_VIRTUAL, kServices, vns, vname);
   if (!vsvc && replacing(st, key_of(vns, vname))) return VCP_NO_CHANGE;
   if (!vsvc || has_selector(*vsvc) || controlled_by_other(*vsvc)) return VCP_SKIP;
+  // A tenant writes these addresses: none may send host traffic where the tenant could not go itself.
+  for (const Value& ss : field(*veps, "subsets").items())
+    for (std::string_view list : {"addresses", "notReadyAddresses"})
+      for (const Value& a : field(ss, list).items()) {
+        std::string ip = str_of(a, "ip");
+        if (const Cidr* c = denied_range(st.cfg.denied, ip)) {
+          host.set_error("Endpoints " + vns + "/" + vname + " points at " + ip + ", inside " + c->text +
+                         " (loopback, link-local or sync.endpoints.deniedCIDRs, which holds the host's "
+                         "Service range): not synced to the host; point a selector-less Service at pods "
+                         "or at addresses outside the cluster");
+          return VCP_REFUSED;
+        }
+      }
   auto current = parse_arg(args->target);
   write(host, out, translate_endpoints(host, *veps, current ? &*current : nullptr));
   return VCP_OK;

@@ -1,5 +1,7 @@
 #include "translate.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -138,10 +140,72 @@ bool parse_from_virtual(std::string_view json, std::vector<VirtualMapping>* out,
   return true;
 }
 
+bool parse_cidr(std::string_view text, Cidr* out) {
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return false;
+  std::string ip(text.substr(0, slash)), len(text.substr(slash + 1));
+  if (len.empty() || len.size() > 3 || !std::all_of(len.begin(), len.end(), ::isdigit)) return false;
+  Cidr c;
+  c.text = std::string(text);
+  c.prefix = std::stoi(len);
+  if (inet_pton(AF_INET, ip.c_str(), c.addr) == 1) {
+    c.family = AF_INET;
+    if (c.prefix > 32) return false;
+  } else if (inet_pton(AF_INET6, ip.c_str(), c.addr) == 1) {
+    c.family = AF_INET6;
+    if (c.prefix > 128) return false;
+  } else {
+    return false;
+  }
+  *out = c;
+  return true;
+}
+
+bool Cidr::contains(std::string_view ip) const {
+  unsigned char a[16] = {};
+  std::string s(ip);
+  int fam = inet_pton(AF_INET, s.c_str(), a) == 1    ? AF_INET
+            : inet_pton(AF_INET6, s.c_str(), a) == 1 ? AF_INET6
+                                                     : 0;
+  if (fam == 0 || fam != family) return false;
+  int full = prefix / 8, rest = prefix % 8;
+  for (int i = 0; i < full; i++)
+    if (a[i] != addr[i]) return false;
+  if (rest == 0) return true;
+  unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (a[full] & mask) == (addr[full] & mask);
+}
+
+const Cidr* denied_range(const std::vector<Cidr>& denied, std::string_view ip) {
+  for (const Cidr& c : denied)
+    if (c.contains(ip)) return &c;
+  return nullptr;
+}
+
 Config read_config(const Host& host) {
   Config cfg;
   cfg.services_enabled = parse_bool(host.config("sync.services.enabled"), true);
   cfg.endpoints_enabled = parse_bool(host.config("sync.endpoints.enabled"), true);
+  for (const char* always : {"127.0.0.0/8", "169.254.0.0/16", "::1/128", "fe80::/10"}) {
+    Cidr c;
+    parse_cidr(always, &c);
+    cfg.denied.push_back(c);
+  }
+  if (auto raw = host.config("sync.endpoints.deniedCIDRs"); raw && !raw->empty()) {
+    auto list = vc::json::parse(*raw);
+    if (list && list->is_array()) {
+      for (const Value& item : list->items()) {
+        Cidr c;
+        if (!item.is_string() || !parse_cidr(item.as_string(), &c)) {
+          cfg.error = "sync.endpoints.deniedCIDRs: " +
+                      (item.is_string() ? "\"" + item.as_string() + "\"" : std::string("an entry")) +
+                      " is not an address range like 10.96.0.0/16";
+          break;
+        }
+        cfg.denied.push_back(c);
+      }
+    }
+  }
   // The core declares mapServices.*; every plugin may read the core's keys (docs/plugin-abi.md §5).
   if (auto raw = host.config("mapServices.fromVirtual"); raw && !raw->empty()) {
     if (!parse_from_virtual(*raw, &cfg.from_virtual, &cfg.error)) cfg.from_virtual.clear();

@@ -42,9 +42,25 @@ struct HostMapping {
 inline constexpr std::string_view kMappedFromHost = "vcluster.loft.sh/mapped-from-host";
 
 // The plugin's configuration keys, parsed once per hook from the engine's rendered values.
+// An address range (IPv4 or IPv6) a selector-less Service's Endpoints may not point at on the host.
+struct Cidr {
+  std::string text;             // as configured, for messages
+  unsigned char addr[16] = {};  // network address, IPv4 in the first 4 bytes
+  int family = 0, prefix = 0;   // AF_INET or AF_INET6
+  bool contains(std::string_view ip) const;
+};
+// Parses "10.96.0.0/16" (or "fd00::/108"); false for anything else.
+bool parse_cidr(std::string_view text, Cidr* out);
+// The first denied range that holds `ip`, or nullptr.
+const Cidr* denied_range(const std::vector<Cidr>& denied, std::string_view ip);
+
 struct Config {
   bool services_enabled = true;
   bool endpoints_enabled = true;
+  // sync.endpoints.deniedCIDRs (the vcluster CLI and --host-service-cidr put the host's Service range there)
+  // plus loopback and link-local, always: a tenant's selector-less Service must not aim a host Service at
+  // the host API server, the node's metadata endpoint or another tenant's Service (CVE-2021-25740's shape).
+  std::vector<Cidr> denied;
   std::vector<VirtualMapping> from_virtual;
   std::vector<HostMapping> from_host;
   std::string error;  // a sentence naming the malformed entry, when parsing failed

@@ -50,8 +50,11 @@ up() {
   KC_virt=${!kc}
   port=$(free_port)
   printf -v "URL_$which" '%s' "http://127.0.0.1:$port"
-  syncer_up "$which" "$PLUGINS" -f "$VALUES" --log-level debug
+  # As the vcluster CLI starts it: with the host's Service range, which selector-less Endpoints may not
+  # point into (the services plugin's sync.endpoints.deniedCIDRs).
+  syncer_up "$which" "$PLUGINS" -f "$VALUES" --log-level debug --host-service-cidr "$(host_service_cidr)"
 }
+host_service_cidr() { sed -n 's/^export VC_SERVICE_CIDR=//p' "$WORK/host/env"; }
 # stamp NS KIND NAME: uid/resourceVersion of a host object ("" when absent).
 stamp() { hk -n "$1" get "$2" "$3" -o 'jsonpath={.metadata.uid}/{.metadata.resourceVersion}'; }
 stamp_cluster() { hk get "$1" "$2" -o 'jsonpath={.metadata.uid}/{.metadata.resourceVersion}'; }

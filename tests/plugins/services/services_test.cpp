@@ -305,9 +305,11 @@ TEST_CASE("the descriptor declares services (with status) and endpoints, both ow
   CHECK(std::string(eps.resource) == "endpoints");
   CHECK(eps.role == VCP_ROLE_TO_HOST);
   CHECK(eps.flags == VCP_RES_NAMESPACED);
-  REQUIRE(h.plugin->config_key_count == 2);
+  REQUIRE(h.plugin->config_key_count == 3);
   CHECK(std::string(h.plugin->config_keys[0].path) == "sync.services.enabled");
   CHECK(std::string(h.plugin->config_keys[1].path) == "sync.endpoints.enabled");
+  CHECK(std::string(h.plugin->config_keys[2].path) == "sync.endpoints.deniedCIDRs");
+  CHECK(h.plugin->config_keys[2].type == VCP_CONF_STRING_LIST);
 }
 
 TEST_CASE(
@@ -1040,4 +1042,51 @@ TEST_CASE("mapServices.fromHost: a malformed entry refuses to start, naming it")
                           R"([{"from":"team/a","to":"apps/db"},{"from":"team/b","to":"apps/db"}])"}},
                 VCP_ERROR);
   CHECK(twice.host.last_error.find("names virtual Service \"apps/db\" twice") != std::string::npos);
+}
+
+// The failure this provokes (tests/integration/tenant_attacks_test.sh): a tenant's selector-less Service
+// whose Endpoints held the host's kubernetes ClusterIP, or another tenant's host Service IP, was copied to
+// the host as written, so a host Service in the tenant's namespace forwarded to the host API server
+// (CVE-2021-25740's shape).
+TEST_CASE("endpoints: addresses in loopback, link-local or sync.endpoints.deniedCIDRs are refused") {
+  Harness h(Settings{{"sync.endpoints.deniedCIDRs", R"(["10.96.0.0/16","fd00:10:96::/112"])"}});
+  h.load_objects(golden_dir() + "/manual.host-objects.json");
+  auto with_ip = [](const std::string& ip) {
+    Value veps = golden("manual.virtual.json");
+    veps["subsets"].array_ptr()->at(0)["addresses"].array_ptr()->at(0)["ip"] = ip;
+    return veps;
+  };
+  for (const char* bad :
+       {"10.96.0.1", "10.96.255.254", "127.0.0.1", "169.254.169.254", "::1", "fd00:10:96::5"}) {
+    CAPTURE(bad);
+    Result r = h.sync(kEndpoints, with_ip(bad));
+    CHECK(r.status == VCP_REFUSED);
+    CHECK(h.host.last_error.find(std::string("points at ") + bad + ", inside ") != std::string::npos);
+  }
+  // notReadyAddresses are tenant-written too.
+  Value veps = golden("manual.virtual.json");
+  Value nr = Value::object();
+  nr["ip"] = "10.96.3.4";
+  veps["subsets"].array_ptr()->at(0)["notReadyAddresses"] = Value::array();
+  veps["subsets"].array_ptr()->at(0)["notReadyAddresses"].push_back(nr);
+  CHECK(h.sync(kEndpoints, veps).status == VCP_REFUSED);
+  // Just outside the range, and an outside address: synced.
+  for (const char* ok : {"10.97.0.1", "10.95.255.255", "192.0.2.10"}) {
+    CAPTURE(ok);
+    CHECK(h.sync(kEndpoints, with_ip(ok)).status == VCP_OK);
+  }
+  CHECK(h.host.writes.empty());
+}
+
+TEST_CASE("endpoints: without deniedCIDRs only loopback and link-local are refused; a bad range stops init") {
+  Harness h;
+  h.load_objects(golden_dir() + "/manual.host-objects.json");
+  Value veps = golden("manual.virtual.json");
+  veps["subsets"].array_ptr()->at(0)["addresses"].array_ptr()->at(0)["ip"] = "10.96.0.1";
+  CHECK(h.sync(kEndpoints, veps).status == VCP_OK);
+  veps["subsets"].array_ptr()->at(0)["addresses"].array_ptr()->at(0)["ip"] = "169.254.169.254";
+  CHECK(h.sync(kEndpoints, veps).status == VCP_REFUSED);
+  Harness bad(Settings{{"sync.endpoints.deniedCIDRs", R"(["10.96.0.0"])"}}, VCP_ERROR);
+  CHECK(bad.host.last_error.find("sync.endpoints.deniedCIDRs: \"10.96.0.0\" is not an address range") !=
+        std::string::npos);
 }
