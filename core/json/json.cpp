@@ -288,6 +288,15 @@ void dump_double(std::string& out, double d) {
   // std::to_chars without a format gives the shortest text that reads back to the same double.
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, d);
+  // The shortest text of a large whole double may be plain digits ("-888888888888888262656" for -8.9e20),
+  // which reads back as an integer and, past 64 bits, is refused (found by tests/fuzz/json_fuzz). Such a
+  // double is written with an exponent instead.
+  std::int64_t i = 0;
+  std::uint64_t u = 0;
+  if (std::string_view(buf, static_cast<size_t>(res.ptr - buf)).find_first_of(".eE") ==
+          std::string_view::npos &&
+      !double_is_int64(d, &i) && !double_is_uint64(d, &u))
+    res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
   out.append(buf, res.ptr);
 }
 

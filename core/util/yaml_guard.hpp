@@ -1,8 +1,10 @@
 // Inputs that make Debian's yaml-cpp 0.7 loop forever, refused before it sees them. Found by fuzzing
 // (tests/fuzz/values_fuzz): a document whose first node starts with ',' (after comments, directives, '---'
-// and an anchor or tag), e.g. "# comment\n, x", never returns from YAML::Load or LoadAll and allocates until
-// memory runs out. In YAML a plain scalar cannot start with the flow indicator ',' (YAML 1.2 §7.3.3), so
-// such a document is invalid anyway: refusing it changes no valid input.
+// and an anchor or tag: "# comment\n, x", "!a, x"), and, outside flow collections, a line that starts with
+// ',' after a node and a comment ("n #c\n,", "- n #c\n,"): YAML::Load and LoadAll never return and allocate
+// until memory runs out. In YAML a plain scalar cannot start with the flow indicator ',' (YAML 1.2 §7.3.3);
+// a line starting with ',' outside [ ] and { } can only continue a multi-line plain scalar, which no values
+// file or kubeconfig needs. Block scalars (| and >) and quoted scalars are text and never refused.
 #pragma once
 
 #include <cstddef>

@@ -364,19 +364,31 @@ TEST_CASE("a document whose first value starts with ',' is refused instead of ha
                            "%YAML 1.2\n---\n!t ,", "sync: {}\n---\n, x",
                            // found in CI: a tag or an anchor ends at ',' (YAML's ns-tag-char), so these are
                            // the same shape
-                           "!:, x", "!a, x", "&a, x", "!!str, y", "!<tag:a> , x", "%# c\n# c\n!:, \xff"}) {
+                           "!:, x", "!a, x", "&a, x", "!!str, y", "!<tag:a> , x", "%# c\n# c\n!:, \xff",
+                           // found in CI: a line starting with ',' after a node and a comment
+                           "n #\n,", "- n #c\n,", "n #c\n\n, x", "\"n\" #c\n  ,",
+                           "# .yamd\nsyn\n    # Set the node\n    enabled: true\n ,\xe0\xe8x: true\n"}) {
     Values v;
     Error e = Values::load_string(text, "bad.yaml", test_spec(), &v);
     CAPTURE(text);
     CHECK(e.kind == ErrorKind::kParse);
-    CHECK(e.message.find("not valid YAML (a value cannot start with ','; quote it); fix the syntax") !=
-          std::string::npos);
+    CHECK((e.message.find("not valid YAML (a value cannot start with ','; quote it); fix the syntax") !=
+               std::string::npos ||
+           e.message.find("not valid YAML (a line cannot start with ','; quote the value it belongs to); fix "
+                          "the syntax") != std::string::npos));
   }
   Values v;
   Error e = Values::load_string("# c\n  , plugins", "bad.yaml", test_spec(), &v);
   CHECK(e.message ==
         "bad.yaml:2:3: not valid YAML (a value cannot start with ','; quote it); fix the syntax");
-  // Commas anywhere else are YAML's business as before.
+  // Commas anywhere else are YAML's business as before: in flow collections (also at a line's start), in
+  // block scalars and in quoted scalars over several lines.
+  CHECK(Values::load_string("sync:\n  pods:\n    translateImage: {a: b\n      , c: d}\n", "ok.yaml",
+                            test_spec(), &v)
+            .ok());
+  CHECK(
+      Values::load_string("syncer:\n  clusterDomain: |\n    a\n    , b\n", "ok.yaml", test_spec(), &v).ok());
+  CHECK(Values::load_string("syncer:\n  clusterDomain: \"a\n    , b\"\n", "ok.yaml", test_spec(), &v).ok());
   CHECK(Values::load_string("syncer:\n  clusterDomain: 'a,b'\n", "ok.yaml", test_spec(), &v).ok());
   CHECK(Values::load_string("sync:\n  pods:\n    translateImage: {a: b, c: d}\n", "ok.yaml", test_spec(), &v)
             .ok());

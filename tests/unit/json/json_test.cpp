@@ -396,3 +396,21 @@ TEST_CASE("negative zero dumps as Go writes it and compares the same after a rou
   CHECK(vc::json::dump(*back) == "[0,0,1000]");
   CHECK(vc::json::same(vc::json::dump(*v), vc::json::dump(*back)));
 }
+
+// Found by CI's run of tests/fuzz/json_fuzz on "-88888888888888822e4": the shortest text of that double is
+// "-888888888888888262656", plain digits past 64 bits, which parse refused, so a document the syncer had read
+// could not be read back after a dump. Large whole doubles get an exponent.
+TEST_CASE("a large whole double dumps with an exponent and reads back") {
+  for (const char* text : {"-88888888888888822e4", "1e300", "18446744073709551616.0", "-9.3e18"}) {
+    CAPTURE(text);
+    auto v = vc::json::parse(text);
+    REQUIRE(v);
+    std::string once = vc::json::dump(*v);
+    auto back = vc::json::parse(once);
+    REQUIRE_MESSAGE(back, once);
+    CHECK(back->as_double() == v->as_double());
+  }
+  auto v = vc::json::parse("[-88888888888888822e4,1e3,9007199254740993.0]");
+  REQUIRE(v);
+  CHECK(vc::json::dump(*v) == "[-8.888888888888883e+20,1000,9007199254740992]");
+}
