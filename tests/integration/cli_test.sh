@@ -245,6 +245,21 @@ if [[ ,$PLUGINS, == *libvcp-nodes.so,* ]]; then
     bash -c 'grep -q "name: kube-scheduler" "$2" && kubectl --context "$1" apply --dry-run=server -f "$2" >/dev/null 2>&1' _ "$HOSTCTX" "$WORK/cs.yaml"
 fi
 
+# ---- --isolate: Pod Security Standards enforced by the syncer ------------------------------------------
+IV=iso
+ISTATE=$VCLUSTER_STATE_DIR/vcluster-$IV/$IV
+check "create $IV --isolate exits 0" "$VCLUSTER" create "$IV" --plugins "$PLUGINS" --isolate --connect=false
+check "its values say isolation.enabled: true" bash -c 'grep -A3 "^isolation:" "$1" | grep -q "^  enabled: true"' _ "$ISTATE/values.yaml"
+ivk() { kubectl --kubeconfig "$ISTATE/cp/kubeconfig" "$@" 2>/dev/null; }
+ivk run plain --image=nginx --restart=Never --overrides='{"spec":{"dnsPolicy":"Default"}}' >/dev/null
+ivk run priv --image=nginx --restart=Never --privileged --overrides='{"spec":{"dnsPolicy":"Default","hostPID":true}}' >/dev/null
+check "a pod that meets the baseline profile reaches the host" poll 60 hk get pod -n "vcluster-$IV" "plain-x-default-x-$IV"
+check "a privileged hostPID pod gets a Warning naming the profile and both fields" \
+  poll 60 'ivk get events --field-selector involvedObject.name=priv -o jsonpath="{range .items[*]}{.type} {.message}{\"\n\"}{end}" | grep "^Warning" | grep "baseline:latest" | grep "privileged (container \"priv\"" | grep -q "hostPID=true"'
+check "... is not synced (no host pod) and stays Pending in the virtual cluster" \
+  bash -c '! kubectl --context "$1" get pod -n "vcluster-$2" "priv-x-default-x-$2" >/dev/null 2>&1 && [ "$(kubectl --kubeconfig "$3/cp/kubeconfig" get pod priv -o jsonpath={.status.phase} 2>/dev/null)" = Pending ]' _ "$HOSTCTX" "$IV" "$ISTATE"
+check "delete $IV exits 0" "$VCLUSTER" delete "$IV"
+
 # ---- the cluster driver ------------------------------------------------------------------------------
 "$VCLUSTER" create cv -n default --driver cluster --plugins "$PLUGINS" --isolate --print >"$WORK/cv.yaml" 2>/dev/null
 check "create --driver cluster --print: the API server accepts every object (server dry run)" \
