@@ -13,13 +13,13 @@ report() {
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # The index's mode is what a commit records and a clone checks out.
   while read -r mode _ _ path; do
-    [ -f "$path" ] && [ "$(head -c2 "$path")" = "#!" ] || continue
+    [ -f "$path" ] && [ "$(head -c2 "$path" | tr -d '\0')" = "#!" ] || continue
     n=$((n + 1))
     [ "$mode" = 100755 ] || report "$path" "git update-index --chmod=+x $path"
   done < <(git ls-files -s)
 else
   while read -r path; do
-    [ "$(head -c2 "$path")" = "#!" ] || continue
+    [ "$(head -c2 "$path" | tr -d '\0')" = "#!" ] || continue
     n=$((n + 1))
     [ -x "$path" ] || report "$path" "chmod +x $path"
   done < <(find . -path './build*' -prune -o -path ./.git -prune -o -type f -print)
