@@ -1,10 +1,69 @@
 #include "util/yaml_guard.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
 #include <cstddef>
+#include <sstream>
+#include <string>
 
 namespace vc {
 
 namespace {
+
+// yaml-cpp 0.7's infinite loops all look alike from outside: the parser emits events (empty documents, nulls)
+// forever without reading further. A document cannot have more events than a small multiple of its bytes
+// (an event needs at least a character or two: "[]", "- ", "---"), so counting them with a generous budget
+// stops every such loop, whatever input shape causes it, before LoadAll builds anything.
+struct Runaway {
+  size_t line = 0;
+};
+class EventBudget : public YAML::EventHandler {
+ public:
+  explicit EventBudget(size_t limit) : limit_(limit) {}
+  void OnDocumentStart(const YAML::Mark& m) override { tick(m); }
+  void OnDocumentEnd() override { tick(); }
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { tick(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { tick(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override {
+    tick(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    tick(m);
+  }
+  void OnSequenceEnd() override { tick(); }
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    tick(m);
+  }
+  void OnMapEnd() override { tick(); }
+
+ private:
+  void tick(const YAML::Mark& m) {
+    line_ = m.line >= 0 ? static_cast<size_t>(m.line) + 1 : line_;
+    tick();
+  }
+  void tick() {
+    if (++events_ > limit_) throw Runaway{line_ == 0 ? 1 : line_};
+  }
+  size_t limit_, events_ = 0, line_ = 0;
+};
+
+YamlHazard runaway(std::string_view text) {
+  std::stringstream in{std::string(text)};
+  try {
+    YAML::Parser parser(in);
+    EventBudget budget(16 * text.size() + 64);
+    while (parser.HandleNextDocument(budget)) {
+    }
+  } catch (const Runaway& r) {
+    return YamlHazard{r.line, 1, "the YAML parser loops on this document; check the syntax around here"};
+  } catch (...) {
+    // A syntax error: the real parse reports it with its own message.
+  }
+  return {};
+}
 
 bool blank(char c) {
   return c == ' ' || c == '\t' || c == '\r';
@@ -31,6 +90,8 @@ YamlHazard yaml_hazard(std::string_view text) {
   size_t line_no = 0;
   size_t pos = 0;
   while (pos <= text.size()) {
+    // Lines as yaml-cpp 0.7 reads them: a '\r' alone does not end one (in "#\r'x'\n," the quote is part of
+    // the comment and the ',' starts the document).
     size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(pos, end - pos);
@@ -60,7 +121,10 @@ YamlHazard yaml_hazard(std::string_view text) {
         flow_depth = 0;
         i = 3;
       } else if (at_start && !line.empty() && line[0] == '%') {
-        i = line.size();  // a directive
+        // A directive: nothing on its line opens a quote, a collection or a block scalar.
+        if (end == text.size()) break;
+        pos = end + 1;
+        continue;
       }
       if (at_start) {
         while (i < line.size()) {
@@ -135,7 +199,7 @@ YamlHazard yaml_hazard(std::string_view text) {
     if (end == text.size()) break;
     pos = end + 1;
   }
-  return {};
+  return runaway(text);
 }
 
 }  // namespace vc

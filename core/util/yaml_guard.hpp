@@ -4,7 +4,9 @@
 // ',' after a node and a comment ("n #c\n,", "- n #c\n,"): YAML::Load and LoadAll never return and allocate
 // until memory runs out. In YAML a plain scalar cannot start with the flow indicator ',' (YAML 1.2 §7.3.3);
 // a line starting with ',' outside [ ] and { } can only continue a multi-line plain scalar, which no values
-// file or kubeconfig needs. Block scalars (| and >) and quoted scalars are text and never refused.
+// file or kubeconfig needs. Block scalars (| and >) and quoted scalars are text and never refused. Other
+// shapes loop too ("&e a\n?\n"): whatever the shape, a loop is the parser emitting events without reading on,
+// so a first pass counts the events against a budget of 16 per byte and refuses a document that exceeds it.
 #pragma once
 
 #include <cstddef>

@@ -367,7 +367,10 @@ TEST_CASE("a document whose first value starts with ',' is refused instead of ha
                            "!:, x", "!a, x", "&a, x", "!!str, y", "!<tag:a> , x", "%# c\n# c\n!:, \xff",
                            // found in CI: a line starting with ',' after a node and a comment
                            "n #\n,", "- n #c\n,", "n #c\n\n, x", "\"n\" #c\n  ,",
-                           "# .yamd\nsyn\n    # Set the node\n    enabled: true\n ,\xe0\xe8x: true\n"}) {
+                           "# .yamd\nsyn\n    # Set the node\n    enabled: true\n ,\xe0\xe8x: true\n",
+                           // found in CI: quotes on a directive line, a '\r' that does not end a comment,
+                           // and a shape no pattern names (the event budget stops it)
+                           "% '''''\n,", "#\r'''''''\n,", "&e a\n?\n"}) {
     Values v;
     Error e = Values::load_string(text, "bad.yaml", test_spec(), &v);
     CAPTURE(text);
@@ -375,7 +378,9 @@ TEST_CASE("a document whose first value starts with ',' is refused instead of ha
     CHECK((e.message.find("not valid YAML (a value cannot start with ','; quote it); fix the syntax") !=
                std::string::npos ||
            e.message.find("not valid YAML (a line cannot start with ','; quote the value it belongs to); fix "
-                          "the syntax") != std::string::npos));
+                          "the syntax") != std::string::npos ||
+           e.message.find("not valid YAML (the YAML parser loops on this document; check the syntax around "
+                          "here); fix the syntax") != std::string::npos));
   }
   Values v;
   Error e = Values::load_string("# c\n  , plugins", "bad.yaml", test_spec(), &v);
